@@ -1,0 +1,2 @@
+/** @faultline/agent: under construction. */
+export {};

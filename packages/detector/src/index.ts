@@ -1,0 +1,2 @@
+/** @faultline/detector: under construction. */
+export {};
