@@ -1,0 +1,41 @@
+/**
+ * Errors of @faultline/controller: one class per failure, `name` set, `cause` kept, a stable
+ * `code` from {@link ControllerErrorCode}. Add new failures here, with a guard.
+ */
+
+/** Stable error codes. */
+export const ControllerErrorCode = {
+  InvalidOptions: 'INVALID_OPTIONS',
+} as const;
+export type ControllerErrorCode = (typeof ControllerErrorCode)[keyof typeof ControllerErrorCode];
+
+/** Base class of every error this package throws. */
+export class ControllerError extends Error {
+  override name = 'ControllerError';
+  constructor(
+    readonly code: ControllerErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** An option out of range or of the wrong form; the message names the field, the range and the value. */
+export class InvalidOptionsError extends ControllerError {
+  override name = 'InvalidOptionsError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(ControllerErrorCode.InvalidOptions, message);
+  }
+}
+
+export function isControllerError(err: unknown): err is ControllerError {
+  return err instanceof ControllerError;
+}
+
+export function isInvalidOptionsError(err: unknown): err is InvalidOptionsError {
+  return err instanceof InvalidOptionsError;
+}
