@@ -24,3 +24,4 @@ export * from './errors.js';
 export * from './subjects.js';
 export * from './streams.js';
 export * from './time.js';
+export * from './random.js';
