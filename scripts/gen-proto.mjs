@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
+// FAULTLINE_GEN_ROOT points the script at another checkout (the test of this check uses it).
+const root = process.env.FAULTLINE_GEN_ROOT ?? fileURLToPath(new URL('..', import.meta.url));
 const genDir = 'packages/protocol/src/gen';
 const check = process.argv.includes('--check');
 const buf = join(root, 'node_modules', '.bin', 'buf');

@@ -6,6 +6,7 @@
 /** Stable error codes. */
 export const ControllerErrorCode = {
   InvalidOptions: 'INVALID_OPTIONS',
+  DevStack: 'DEV_STACK',
 } as const;
 export type ControllerErrorCode = (typeof ControllerErrorCode)[keyof typeof ControllerErrorCode];
 
@@ -38,4 +39,16 @@ export function isControllerError(err: unknown): err is ControllerError {
 
 export function isInvalidOptionsError(err: unknown): err is InvalidOptionsError {
   return err instanceof InvalidOptionsError;
+}
+
+/** The local stack could not be started, probed or stopped; the message says which service and why. */
+export class DevStackError extends ControllerError {
+  override name = 'DevStackError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(ControllerErrorCode.DevStack, message, options);
+  }
+}
+
+export function isDevStackError(err: unknown): err is DevStackError {
+  return err instanceof DevStackError;
 }

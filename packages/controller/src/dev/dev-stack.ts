@@ -1,0 +1,319 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { ControllerError, ControllerErrorCode, DevStackError } from '../errors.js';
+import { probeHttp, probeRedis, probeTcp, type Health } from './health.js';
+import { commandLine, isAlive, spawnDetached, terminate, which } from './process-control.js';
+
+/** Options of the local stack (`faultline dev up`). */
+export interface DevStackOptions {
+  /** State directory: logs, pid and state files, the NATS store. Default `.faultline` in the cwd. */
+  dir?: string;
+  /** nats-server client port. Default 14222 (not 4222, so a system NATS is left alone). */
+  natsPort?: number;
+  /** nats-server monitoring port (serves /healthz). Default 18222. */
+  natsMonitorPort?: number;
+  /** redis-server port. Default 16379 (not 6379, so a system Redis is left alone). */
+  redisPort?: number;
+  /** Max time to wait for each service to become healthy, ms. Default 15000. */
+  startTimeoutMs?: number;
+}
+
+export type ResolvedDevStackOptions = Required<DevStackOptions>;
+
+function port(field: string, value: number | undefined, fallback: number): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1 || v > 65535) {
+    throw new ControllerError(
+      ControllerErrorCode.InvalidOptions,
+      `${field} must be an integer in [1, 65535], got ${v}`,
+    );
+  }
+  return v;
+}
+
+export function resolveDevStackOptions(raw: DevStackOptions = {}): ResolvedDevStackOptions {
+  const startTimeoutMs = raw.startTimeoutMs ?? 15_000;
+  if (!(startTimeoutMs > 0)) {
+    throw new ControllerError(
+      ControllerErrorCode.InvalidOptions,
+      `startTimeoutMs must be > 0, got ${startTimeoutMs}`,
+    );
+  }
+  return {
+    dir: resolve(raw.dir ?? process.env.FAULTLINE_HOME ?? '.faultline'),
+    natsPort: port('natsPort', raw.natsPort, 14222),
+    natsMonitorPort: port('natsMonitorPort', raw.natsMonitorPort, 18222),
+    redisPort: port('redisPort', raw.redisPort, 16379),
+    startTimeoutMs,
+  };
+}
+
+/** One background process of the stack. */
+export interface ServiceSpec {
+  name: string;
+  command: string;
+  args: string[];
+  /** Ports the service listens on (checked free before start, and after stop). */
+  ports: number[];
+  /** Environment added to the stack's own. */
+  env?: Record<string, string>;
+  /** Install hint shown when the command is missing. */
+  installHint?: string;
+  health(): Promise<Health>;
+}
+
+/** What `up` records per service, so that `down` stops exactly what `up` started. */
+export interface ServiceRecord {
+  name: string;
+  pid: number;
+  command: string;
+  args: string[];
+  ports: number[];
+  log: string;
+  startedAt: string;
+}
+
+export interface DevStackState {
+  version: 1;
+  options: ResolvedDevStackOptions;
+  services: ServiceRecord[];
+}
+
+export interface ServiceStatus {
+  name: string;
+  pid: number;
+  running: boolean;
+  healthy: boolean;
+  ports: number[];
+  detail: string;
+  log: string;
+}
+
+/** The URLs of the running stack, for clients. */
+export function stackUrls(options: ResolvedDevStackOptions): { nats: string; redis: string } {
+  return {
+    nats: `nats://127.0.0.1:${options.natsPort}`,
+    redis: `redis://127.0.0.1:${options.redisPort}`,
+  };
+}
+
+/** The infrastructure services: nats-server with JetStream and redis-server. */
+export function infrastructureServices(o: ResolvedDevStackOptions): ServiceSpec[] {
+  const natsStore = join(o.dir, 'nats');
+  const redisDir = join(o.dir, 'redis');
+  mkdirSync(natsStore, { recursive: true });
+  mkdirSync(redisDir, { recursive: true });
+  return [
+    {
+      name: 'nats',
+      command: 'nats-server',
+      args: [
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(o.natsPort),
+        '-m',
+        String(o.natsMonitorPort),
+        '-js',
+        '-sd',
+        natsStore,
+      ],
+      ports: [o.natsPort, o.natsMonitorPort],
+      installHint: 'apt-get install -y nats-server',
+      health: () => probeHttp(`http://127.0.0.1:${o.natsMonitorPort}/healthz?js-enabled-only=true`),
+    },
+    {
+      name: 'redis',
+      command: 'redis-server',
+      args: [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(o.redisPort),
+        '--dir',
+        redisDir,
+        '--appendonly',
+        'yes',
+        '--save',
+        '',
+      ],
+      ports: [o.redisPort],
+      installHint: 'apt-get install -y redis-server',
+      health: () => probeRedis(o.redisPort),
+    },
+  ];
+}
+
+/**
+ * The local stack as background processes, recorded under `<dir>/dev/`. `up` starts what is
+ * not running (idempotent), `status` probes each service's health, `down` stops exactly
+ * the processes `up` recorded (never a recycled pid) and waits for their ports to be free.
+ */
+export class DevStack {
+  readonly options: ResolvedDevStackOptions;
+  private readonly stateFile: string;
+  private readonly logDir: string;
+
+  constructor(options: DevStackOptions = {}) {
+    this.options = resolveDevStackOptions(options);
+    this.stateFile = join(this.options.dir, 'dev', 'state.json');
+    this.logDir = join(this.options.dir, 'logs');
+  }
+
+  readState(): DevStackState | undefined {
+    if (!existsSync(this.stateFile)) return undefined;
+    try {
+      return JSON.parse(readFileSync(this.stateFile, 'utf8')) as DevStackState;
+    } catch (err) {
+      throw new DevStackError(
+        `the dev stack state file ${this.stateFile} is unreadable (${(err as Error).message}); stop the processes by hand and delete it`,
+        { cause: err },
+      );
+    }
+  }
+
+  private writeState(services: ServiceRecord[]): void {
+    mkdirSync(join(this.options.dir, 'dev'), { recursive: true });
+    const state: DevStackState = { version: 1, options: this.options, services };
+    const tmp = `${this.stateFile}.tmp`;
+    writeFileSync(tmp, JSON.stringify(state, null, 2));
+    renameSync(tmp, this.stateFile);
+  }
+
+  /** True when the recorded process is alive and still runs the recorded command. */
+  private owns(record: ServiceRecord): boolean {
+    return isAlive(record.pid) && commandLine(record.pid).includes(basename(record.command));
+  }
+
+  /**
+   * Starts every service that is not already running. On failure, stops what this call
+   * started and throws with the failing service's log tail.
+   */
+  async up(services: ServiceSpec[], onProgress?: (message: string) => void): Promise<ServiceRecord[]> {
+    mkdirSync(this.logDir, { recursive: true });
+    const records = (this.readState()?.services ?? []).filter((r) => this.owns(r));
+    const startedNow: ServiceRecord[] = [];
+    try {
+      for (const spec of services) {
+        const existing = records.find((r) => r.name === spec.name);
+        if (existing) {
+          onProgress?.(`${spec.name} already running (pid ${existing.pid})`);
+          continue;
+        }
+        const command = spec.command.includes('/') ? spec.command : which(spec.command);
+        if (command === undefined) {
+          throw new DevStackError(
+            `${spec.command} was not found on PATH${spec.installHint ? `; install it with: ${spec.installHint}` : ''}`,
+          );
+        }
+        for (const p of spec.ports) {
+          if ((await probeTcp(p, '127.0.0.1', 300)).healthy) {
+            throw new DevStackError(
+              `port ${p} needed by ${spec.name} is already in use by another process; choose another port (see faultline dev up --help)`,
+            );
+          }
+        }
+        const log = join(this.logDir, `${spec.name}.log`);
+        const pid = spawnDetached(command, spec.args, {
+          logFile: log,
+          cwd: this.options.dir,
+          env: { ...process.env, ...spec.env },
+        });
+        const record: ServiceRecord = {
+          name: spec.name,
+          pid,
+          command,
+          args: spec.args,
+          ports: spec.ports,
+          log,
+          startedAt: new Date().toISOString(),
+        };
+        records.push(record);
+        startedNow.push(record);
+        this.writeState(records);
+        await this.waitHealthy(spec, record);
+        onProgress?.(`${spec.name} started (pid ${pid})`);
+      }
+    } catch (err) {
+      for (const r of startedNow.reverse()) await terminate(r.pid);
+      this.writeState(records.filter((r) => !startedNow.includes(r)));
+      throw err;
+    }
+    return records;
+  }
+
+  private async waitHealthy(spec: ServiceSpec, record: ServiceRecord): Promise<void> {
+    const deadline = Date.now() + this.options.startTimeoutMs;
+    let last: Health = { healthy: false, detail: 'not probed yet' };
+    while (Date.now() < deadline) {
+      if (!isAlive(record.pid)) {
+        throw new DevStackError(
+          `${spec.name} exited during start-up; last lines of ${record.log}:\n${tail(record.log)}`,
+        );
+      }
+      last = await spec.health();
+      if (last.healthy) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new DevStackError(
+      `${spec.name} did not become healthy within ${this.options.startTimeoutMs} ms (${last.detail}); last lines of ${record.log}:\n${tail(record.log)}`,
+    );
+  }
+
+  /** Health of every recorded service. */
+  async status(services: ServiceSpec[]): Promise<ServiceStatus[]> {
+    const state = this.readState();
+    if (!state) return [];
+    const out: ServiceStatus[] = [];
+    for (const record of state.services) {
+      const running = this.owns(record);
+      const spec = services.find((s) => s.name === record.name);
+      const health =
+        running && spec
+          ? await spec.health()
+          : { healthy: false, detail: running ? 'no probe' : 'not running' };
+      out.push({
+        name: record.name,
+        pid: record.pid,
+        running,
+        healthy: running && health.healthy,
+        ports: record.ports,
+        detail: health.detail,
+        log: record.log,
+      });
+    }
+    return out;
+  }
+
+  /** Stops every recorded service (last started first) and waits for its ports to be free. */
+  async down(onProgress?: (message: string) => void): Promise<ServiceRecord[]> {
+    const state = this.readState();
+    if (!state) return [];
+    const stopped: ServiceRecord[] = [];
+    for (const record of [...state.services].reverse()) {
+      if (this.owns(record)) {
+        const how = await terminate(record.pid);
+        onProgress?.(`${record.name} stopped (pid ${record.pid}, ${how})`);
+        stopped.push(record);
+      } else {
+        onProgress?.(`${record.name} was not running`);
+      }
+      for (const p of record.ports) {
+        const deadline = Date.now() + 5000;
+        while ((await probeTcp(p, '127.0.0.1', 200)).healthy && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 50));
+        }
+      }
+    }
+    rmSync(this.stateFile, { force: true });
+    return stopped;
+  }
+}
+
+function tail(file: string, lines = 20): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
