@@ -1,0 +1,245 @@
+import type { Redis } from 'ioredis';
+import {
+  AgentInfo,
+  AgentStatus,
+  Experiment,
+  ExperimentState,
+  Plan,
+  PlanAck,
+  PlanProgress,
+  TruthWindow,
+  WatchExperimentResponse,
+} from '@faultline/protocol';
+
+/**
+ * Controller state in Redis. Values are protobuf bytes; the key layout (prefix `fl:` by
+ * default) is documented in packages/controller/README.md:
+ *
+ * - `fl:agents` set of agent ids; `fl:agent:<id>` AgentInfo; `fl:agent:<id>:lease` (PX TTL)
+ *   exists while the agent holds its lease; `fl:agent:<id>:seen` last-seen ns.
+ * - `fl:exps` sorted set of experiment ids by creation ms; `fl:exps:active` set of ids
+ *   pending or running; `fl:exp:<id>` Experiment (without truth);
+ *   `fl:exp:<id>:plans` hash agent → Plan; `fl:exp:<id>:acks` hash agent → PlanAck;
+ *   `fl:exp:<id>:progress` hash agent → PlanProgress; `fl:exp:<id>:truth` hash
+ *   injection id → TruthWindow; `fl:exp:<id>:events` stream of WatchExperimentResponse.
+ */
+export class RedisStore {
+  constructor(
+    readonly redis: Redis,
+    private readonly prefix = 'fl',
+  ) {}
+
+  private k(...parts: string[]): string {
+    return [this.prefix, ...parts].join(':');
+  }
+
+  // ---- agents ----
+
+  /** Registers or refreshes an agent and (re)starts its lease. */
+  async upsertAgent(info: AgentInfo, leaseMs: number, nowNs: bigint): Promise<void> {
+    await this.redis
+      .multi()
+      .sadd(this.k('agents'), info.agentId)
+      .set(this.k('agent', info.agentId), Buffer.from(AgentInfo.encode(info).finish()))
+      .set(this.k('agent', info.agentId, 'lease'), '1', 'PX', leaseMs)
+      .set(this.k('agent', info.agentId, 'seen'), nowNs.toString())
+      .exec();
+  }
+
+  async renewLease(agentId: string, leaseMs: number, nowNs: bigint): Promise<void> {
+    await this.redis
+      .multi()
+      .set(this.k('agent', agentId, 'lease'), '1', 'PX', leaseMs)
+      .set(this.k('agent', agentId, 'seen'), nowNs.toString())
+      .exec();
+  }
+
+  async getAgent(agentId: string): Promise<AgentInfo | undefined> {
+    const b = await this.redis.getBuffer(this.k('agent', agentId));
+    return b ? AgentInfo.decode(b) : undefined;
+  }
+
+  /** Every registered agent, with `connected` true while its lease holds. */
+  async listAgents(): Promise<AgentStatus[]> {
+    const ids = (await this.redis.smembers(this.k('agents'))).sort();
+    if (ids.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const id of ids) {
+      pipe.getBuffer(this.k('agent', id));
+      pipe.pttl(this.k('agent', id, 'lease'));
+      pipe.get(this.k('agent', id, 'seen'));
+      pipe.get(this.k('agent', id, 'experiment'));
+    }
+    const res = (await pipe.exec()) ?? [];
+    const now = BigInt(Date.now()) * 1_000_000n;
+    const out: AgentStatus[] = [];
+    ids.forEach((id, i) => {
+      const info = res[i * 4]?.[1] as Buffer | null;
+      const ttl = Number(res[i * 4 + 1]?.[1] ?? -2);
+      const seen = res[i * 4 + 2]?.[1] as string | null;
+      const exp = res[i * 4 + 3]?.[1] as string | null;
+      if (!info) return;
+      out.push({
+        info: AgentInfo.decode(info),
+        connected: ttl > 0,
+        lastSeenUnixNano: seen ? BigInt(seen) : 0n,
+        leaseExpiresUnixNano: ttl > 0 ? now + BigInt(ttl) * 1_000_000n : 0n,
+        experimentId: exp ?? '',
+      });
+    });
+    return out;
+  }
+
+  async setAgentExperiment(agentId: string, experimentId: string | undefined): Promise<void> {
+    if (experimentId) await this.redis.set(this.k('agent', agentId, 'experiment'), experimentId);
+    else await this.redis.del(this.k('agent', agentId, 'experiment'));
+  }
+
+  // ---- experiments ----
+
+  /** Stores a new experiment with its compiled plans, atomically. */
+  async createExperiment(exp: Experiment, plans: Plan[]): Promise<void> {
+    const m = this.redis.multi();
+    m.set(this.k('exp', exp.experimentId), Buffer.from(Experiment.encode({ ...exp, truth: [] }).finish()));
+    m.zadd(this.k('exps'), Number(exp.createdUnixNano / 1_000_000n), exp.experimentId);
+    m.sadd(this.k('exps', 'active'), exp.experimentId);
+    for (const p of plans)
+      m.hset(this.k('exp', exp.experimentId, 'plans'), p.agentId, Buffer.from(Plan.encode(p).finish()));
+    await m.exec();
+  }
+
+  /** The experiment with its truth windows, undefined when unknown. */
+  async getExperiment(id: string): Promise<Experiment | undefined> {
+    const [expBuf, truth] = await Promise.all([
+      this.redis.getBuffer(this.k('exp', id)),
+      this.redis.hgetallBuffer(this.k('exp', id, 'truth')),
+    ]);
+    if (!expBuf) return undefined;
+    const exp = Experiment.decode(expBuf);
+    exp.truth = Object.values(truth)
+      .map((b) => TruthWindow.decode(b))
+      .sort((a, b) =>
+        a.requestedStartUnixNano === b.requestedStartUnixNano
+          ? a.injectionId.localeCompare(b.injectionId)
+          : a.requestedStartUnixNano < b.requestedStartUnixNano
+            ? -1
+            : 1,
+      );
+    return exp;
+  }
+
+  /** Applies `patch` to the stored experiment (single writer: the controller). */
+  async updateExperiment(
+    id: string,
+    patch: Partial<Omit<Experiment, 'truth'>>,
+  ): Promise<Experiment | undefined> {
+    const buf = await this.redis.getBuffer(this.k('exp', id));
+    if (!buf) return undefined;
+    const next = { ...Experiment.decode(buf), ...patch, truth: [] };
+    const m = this.redis.multi().set(this.k('exp', id), Buffer.from(Experiment.encode(next).finish()));
+    const terminal =
+      next.state === ExperimentState.EXPERIMENT_STATE_SUCCEEDED ||
+      next.state === ExperimentState.EXPERIMENT_STATE_FAILED ||
+      next.state === ExperimentState.EXPERIMENT_STATE_HALTED;
+    if (terminal) m.srem(this.k('exps', 'active'), id);
+    await m.exec();
+    return next;
+  }
+
+  /** Experiments, newest first. */
+  async listExperiments(limit = 100): Promise<Experiment[]> {
+    const ids = await this.redis.zrevrange(this.k('exps'), 0, limit - 1);
+    const out: Experiment[] = [];
+    for (const id of ids) {
+      const e = await this.getExperiment(id);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  async activeExperimentIds(): Promise<string[]> {
+    return (await this.redis.smembers(this.k('exps', 'active'))).sort();
+  }
+
+  async getPlans(id: string): Promise<Plan[]> {
+    const all = await this.redis.hgetallBuffer(this.k('exp', id, 'plans'));
+    return Object.values(all)
+      .map((b) => Plan.decode(b))
+      .sort((a, b) => a.agentId.localeCompare(b.agentId));
+  }
+
+  async getPlan(id: string, agentId: string): Promise<Plan | undefined> {
+    const b = await this.redis.hgetBuffer(this.k('exp', id, 'plans'), agentId);
+    return b ? Plan.decode(b) : undefined;
+  }
+
+  async recordAck(ack: PlanAck, agentId: string): Promise<void> {
+    await this.redis.hset(
+      this.k('exp', ack.experimentId, 'acks'),
+      agentId,
+      Buffer.from(PlanAck.encode(ack).finish()),
+    );
+  }
+
+  async getAcks(id: string): Promise<Map<string, PlanAck>> {
+    const all = await this.redis.hgetallBuffer(this.k('exp', id, 'acks'));
+    return new Map(Object.entries(all).map(([agent, b]) => [agent, PlanAck.decode(b)]));
+  }
+
+  async recordProgress(progress: PlanProgress, agentId: string): Promise<void> {
+    await this.redis.hset(
+      this.k('exp', progress.experimentId, 'progress'),
+      agentId,
+      Buffer.from(PlanProgress.encode(progress).finish()),
+    );
+  }
+
+  async getProgress(id: string): Promise<Map<string, PlanProgress>> {
+    const all = await this.redis.hgetallBuffer(this.k('exp', id, 'progress'));
+    return new Map(Object.entries(all).map(([agent, b]) => [agent, PlanProgress.decode(b)]));
+  }
+
+  /**
+   * Records (or completes) a truth window. Reports may arrive out of order after retries:
+   * a window that has ended is never replaced by a report without an end.
+   */
+  async recordTruth(truth: TruthWindow): Promise<void> {
+    const key = this.k('exp', truth.experimentId, 'truth');
+    const prev = await this.redis.hgetBuffer(key, truth.injectionId);
+    if (prev && truth.actualEndUnixNano === 0n && TruthWindow.decode(prev).actualEndUnixNano !== 0n) return;
+    await this.redis.hset(key, truth.injectionId, Buffer.from(TruthWindow.encode(truth).finish()));
+  }
+
+  /** Appends to the experiment's event stream (capped at ~10,000 entries). */
+  async appendEvent(id: string, event: Omit<WatchExperimentResponse, 'eventId'>): Promise<string> {
+    const data = Buffer.from(WatchExperimentResponse.encode({ ...event, eventId: '' }).finish());
+    return (await this.redis.xadd(this.k('exp', id, 'events'), 'MAXLEN', '~', '10000', '*', 'e', data)) ?? '';
+  }
+
+  /**
+   * Events after `afterId` ('0' = from the start). With `blockMs`, waits that long for new
+   * ones. Uses its own connection when blocking, so other commands are not held up.
+   */
+  async readEvents(
+    id: string,
+    afterId: string,
+    blockMs?: number,
+    conn: Redis = this.redis,
+  ): Promise<WatchExperimentResponse[]> {
+    const key = this.k('exp', id, 'events');
+    const res =
+      blockMs === undefined
+        ? await conn.xreadBuffer('COUNT', 1000, 'STREAMS', key, afterId)
+        : await conn.xreadBuffer('COUNT', 1000, 'BLOCK', blockMs, 'STREAMS', key, afterId);
+    if (!res) return [];
+    const out: WatchExperimentResponse[] = [];
+    for (const [, entries] of res) {
+      for (const [entryId, fields] of entries) {
+        const data = fields[1];
+        if (!data) continue;
+        out.push({ ...WatchExperimentResponse.decode(data), eventId: entryId.toString() });
+      }
+    }
+    return out;
+  }
+}
