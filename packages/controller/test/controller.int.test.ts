@@ -1,13 +1,7 @@
-import { credentials } from '@grpc/grpc-js';
-import {
-  ControlServiceClient,
-  ExperimentState,
-  type AgentInfo,
-  type Experiment,
-  type Plan,
-} from '@faultline/protocol';
+import { ExperimentState, type AgentInfo, type Experiment, type Plan } from '@faultline/protocol';
 import { eventually, startRedis } from '@faultline/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ControlClient } from '../src/cli/control-client.js';
 import { ControllerServer } from '../src/controller-server.js';
 import type { CompiledExperiment, ExperimentCompiler } from '../src/scheduler.js';
 import { ScriptedAgent } from './scripted-agent.js';
@@ -51,19 +45,6 @@ const testCompiler: ExperimentCompiler = (specYaml, agents: AgentInfo[], { start
   return compiled;
 };
 
-function control(port: number): ControlServiceClient {
-  return new ControlServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
-}
-
-function call<Req, Res>(
-  fn: (req: Req, meta: object, cb: (err: Error | null, res: Res) => void) => unknown,
-  req: Req,
-): Promise<Res> {
-  return new Promise((resolve, reject) =>
-    fn(req, { deadline: Date.now() + 10_000 }, (err, res) => (err ? reject(err) : resolve(res))),
-  );
-}
-
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.reverse()) await c();
@@ -100,26 +81,26 @@ describe('controller (real gRPC, real redis-server)', () => {
     const server = await startController(redis.url);
     cleanups.push(() => server.stop());
     await agents(server.port, 3);
-    const cli = control(server.port);
+    const cli = new ControlClient(`127.0.0.1:${server.port}`);
     cleanups.push(() => cli.close());
 
     const listed = await eventually(
       async () => {
-        const r = await call(cli.listAgents.bind(cli), { selector: 'role=worker' });
+        const r = await cli.listAgents('role=worker');
         return r.agents.length === 3 && r.agents.every((a) => a.connected) && r.agents;
       },
       { name: '3 connected agents' },
     );
     expect(listed.map((a) => a.info?.agentId)).toEqual(['agent-0', 'agent-1', 'agent-2']);
 
-    const started = await call(cli.startExperiment.bind(cli), { specYaml: 'duration 1500 injections 2' });
+    const started = { experiment: await cli.start('duration 1500 injections 2') };
     const exp = started.experiment!;
     expect(exp.state).toBe(ExperimentState.EXPERIMENT_STATE_RUNNING);
     expect(exp.agentIds).toEqual(['agent-0', 'agent-1', 'agent-2']);
 
     const done = await eventually(
       async () => {
-        const r = await call(cli.getExperiment.bind(cli), { experimentId: exp.experimentId });
+        const r = { experiment: await cli.get(exp.experimentId) };
         return r.experiment!.state === ExperimentState.EXPERIMENT_STATE_SUCCEEDED && r.experiment!;
       },
       { timeoutMs: 10_000, name: 'experiment succeeded' },
@@ -129,7 +110,7 @@ describe('controller (real gRPC, real redis-server)', () => {
       expect(t.actualEndUnixNano).toBeGreaterThan(t.actualStartUnixNano);
       expect(t.agentId).toMatch(/^agent-\d$/);
     }
-    const list = await call(cli.listExperiments.bind(cli), {});
+    const list = { experiments: await cli.list() };
     expect(list.experiments.map((e) => e.experimentId)).toContain(exp.experimentId);
   });
 
@@ -139,10 +120,10 @@ describe('controller (real gRPC, real redis-server)', () => {
     cleanups.push(() => server.stop());
     const [a0, a1] = await agents(server.port, 2);
     a1!.refuse = 'caps.maxCores 1 < 2 requested';
-    const cli = control(server.port);
+    const cli = new ControlClient(`127.0.0.1:${server.port}`);
     cleanups.push(() => cli.close());
     await eventually(() => server.scheduler.connectedAgentIds().length === 2, { name: 'agents attached' });
-    const r = await call(cli.startExperiment.bind(cli), { specYaml: 'duration 5000 injections 1' });
+    const r = { experiment: await cli.start('duration 5000 injections 1') };
     expect(r.experiment!.state).toBe(ExperimentState.EXPERIMENT_STATE_FAILED);
     expect(r.experiment!.message).toContain('agent-1 refused its plan: caps.maxCores 1 < 2 requested');
     expect(a0!.halts).toBe(1); // the agent that had accepted is told to stop
@@ -153,10 +134,10 @@ describe('controller (real gRPC, real redis-server)', () => {
     const first = await startController(redis.url);
     const port = first.port;
     await agents(port, 2);
-    const cli = control(port);
+    const cli = new ControlClient(`127.0.0.1:${port}`);
     cleanups.push(() => cli.close());
     await eventually(() => first.scheduler.connectedAgentIds().length === 2, { name: 'agents attached' });
-    const started = await call(cli.startExperiment.bind(cli), { specYaml: 'duration 3000 injections 3' });
+    const started = { experiment: await cli.start('duration 3000 injections 3') };
     const id = started.experiment!.experimentId;
     await first.stop(); // injections keep coming while the controller is away
     await new Promise((r) => setTimeout(r, 800)); // the outage itself is the point of this test
@@ -164,7 +145,7 @@ describe('controller (real gRPC, real redis-server)', () => {
     cleanups.push(() => second.stop());
     const done: Experiment = await eventually(
       async () => {
-        const r = await call(cli.getExperiment.bind(cli), { experimentId: id });
+        const r = { experiment: await cli.get(id) };
         return r.experiment!.state === ExperimentState.EXPERIMENT_STATE_SUCCEEDED && r.experiment!;
       },
       { timeoutMs: 15_000, name: 'experiment succeeded after restart' },
@@ -178,19 +159,16 @@ describe('controller (real gRPC, real redis-server)', () => {
     const server = await startController(redis.url);
     cleanups.push(() => server.stop());
     const fleet = await agents(server.port, 3);
-    const cli = control(server.port);
+    const cli = new ControlClient(`127.0.0.1:${server.port}`);
     cleanups.push(() => cli.close());
     await eventually(() => server.scheduler.connectedAgentIds().length === 3, { name: 'agents attached' });
-    const started = await call(cli.startExperiment.bind(cli), { specYaml: 'duration 60000 injections 5' });
-    const halt = await call(cli.halt.bind(cli), {
-      experimentId: started.experiment!.experimentId,
-      reason: 'test',
-    });
+    const started = { experiment: await cli.start('duration 60000 injections 5') };
+    const halt = await cli.halt(started.experiment!.experimentId, 'test');
     expect(halt.agentsConfirmed).toBe(3);
     expect(halt.agentsUnconfirmed).toBe(0);
     expect(halt.confirmationMs).toBeGreaterThanOrEqual(0);
     expect(fleet.every((a) => a.halts === 1)).toBe(true);
-    const after = await call(cli.getExperiment.bind(cli), { experimentId: started.experiment!.experimentId });
+    const after = { experiment: await cli.get(started.experiment!.experimentId) };
     expect(after.experiment!.state).toBe(ExperimentState.EXPERIMENT_STATE_HALTED);
     expect(after.experiment!.message).toContain('3 confirmed');
   });
@@ -199,17 +177,15 @@ describe('controller (real gRPC, real redis-server)', () => {
     await using redis = await startRedis();
     const server = await startController(redis.url);
     cleanups.push(() => server.stop());
-    const cli = control(server.port);
+    const cli = new ControlClient(`127.0.0.1:${server.port}`);
     cleanups.push(() => cli.close());
-    await expect(call(cli.getExperiment.bind(cli), { experimentId: 'nope' })).rejects.toMatchObject({
-      code: 5,
-      details: 'experiment "nope" not found',
+    await expect(cli.get('nope')).rejects.toMatchObject({
+      grpcCode: 5,
+      message: 'experiment "nope" not found',
     });
-    await expect(
-      call(cli.startExperiment.bind(cli), { specYaml: 'duration 1000 injections 1' }),
-    ).rejects.toMatchObject({
-      code: 9,
-      details: expect.stringContaining('no connected agent matches'),
+    await expect(cli.start('duration 1000 injections 1')).rejects.toMatchObject({
+      grpcCode: 9,
+      message: expect.stringContaining('no connected agent matches'),
     });
   });
 });

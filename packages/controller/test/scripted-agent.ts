@@ -1,4 +1,4 @@
-import { credentials, type ClientReadableStream } from '@grpc/grpc-js';
+import { credentials, Metadata, type ClientReadableStream } from '@grpc/grpc-js';
 import {
   AgentServiceClient,
   type Plan,
@@ -44,6 +44,7 @@ export class ScriptedAgent {
             hostIds: [this.agentId],
           },
         },
+        new Metadata(),
         { deadline: Date.now() + 5000 },
         (err) => (err ? reject(err) : resolve()),
       ),
@@ -84,15 +85,20 @@ export class ScriptedAgent {
     const head = this.queue[0];
     if (this.sending || !head || this.closed) return;
     this.sending = true;
-    this.client.reportProgress({ agentId: this.agentId, ...head }, { deadline: Date.now() + 2000 }, (err) => {
-      this.sending = false;
-      if (err) {
-        this.timers.push(setTimeout(() => this.pump(), 100));
-        return;
-      }
-      this.queue.shift();
-      this.pump();
-    });
+    this.client.reportProgress(
+      { agentId: this.agentId, ...head },
+      new Metadata(),
+      { deadline: Date.now() + 2000 },
+      (err) => {
+        this.sending = false;
+        if (err) {
+          this.timers.push(setTimeout(() => this.pump(), 100));
+          return;
+        }
+        this.queue.shift();
+        this.pump();
+      },
+    );
   }
 
   private onAssignment(m: WatchAssignmentsResponse): void {

@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { devCommand } from './dev-command.js';
+import { DEFAULT_CONTROLLER } from './control-client.js';
+import { experimentCommands } from './experiment-commands.js';
 import type { CliIo } from './io.js';
 import { isUsageError } from './usage-error.js';
 
@@ -14,8 +16,13 @@ export function buildProgram(io: CliIo): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
+    .option(
+      '--controller <host:port>',
+      `controller address (default $FAULTLINE_CONTROLLER or ${DEFAULT_CONTROLLER})`,
+    )
     .exitOverride();
   program.addCommand(devCommand(io));
+  for (const cmd of experimentCommands(io)) program.addCommand(cmd);
   for (const cmd of program.commands) applyExitOverride(cmd);
   return program;
 }
