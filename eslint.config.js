@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import importX from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
-const packages = '(protocol|agent|controller|detector|testkit)';
+const packages = '(protocol|spec|agent|controller|detector|testkit)';
 
 export default tseslint.config(
   {

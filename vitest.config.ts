@@ -9,6 +9,7 @@ export default defineConfig({
     // Tests run against the sources; the end-to-end tests run the built binaries.
     alias: {
       '@faultline/protocol': src('protocol'),
+      '@faultline/spec': src('spec'),
       '@faultline/testkit': src('testkit'),
       '@faultline/agent': src('agent'),
       '@faultline/controller': src('controller'),

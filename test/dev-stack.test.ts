@@ -13,9 +13,9 @@ function processAlive(pid: number): boolean {
 }
 
 describe('faultline dev', () => {
-  it('brings up nats and redis as healthy background processes, and down leaves nothing running with the ports free', async () => {
+  it('brings up nats, redis and the controller as healthy background processes, and down leaves nothing running with the ports free', async () => {
     await using dir = tempDir('faultline-dev-');
-    const ports = [await freePort(), await freePort(), await freePort()];
+    const ports = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
     const flags = [
       '--dir',
       dir.path,
@@ -25,6 +25,10 @@ describe('faultline dev', () => {
       String(ports[1]),
       '--redis-port',
       String(ports[2]),
+      '--controller-port',
+      String(ports[3]),
+      '--controller-metrics-port',
+      String(ports[4]),
     ];
     let pids: number[] = [];
     try {
@@ -41,6 +45,7 @@ describe('faultline dev', () => {
       expect(services.map((s) => [s.name, s.healthy])).toEqual([
         ['nats', true],
         ['redis', true],
+        ['controller', true],
       ]);
       pids = services.map((s) => s.pid);
       for (const p of ports) expect(await isListening(p)).toBe(true);
@@ -51,6 +56,15 @@ describe('faultline dev', () => {
       const again = await faultline(['dev', 'up', ...flags]);
       expect(again.code).toBe(0);
       expect(again.stdout).toContain('nats already running');
+
+      // the CLI reaches the stack's controller
+      const controller = `127.0.0.1:${ports[3]}`;
+      const agents = await faultline(['agents', '--controller', controller, '--output', 'json']);
+      expect(agents.stderr).toBe('');
+      expect(JSON.parse(agents.stdout)).toEqual({ agents: [] });
+      const experiments = await faultline(['experiments'], { FAULTLINE_CONTROLLER: controller });
+      expect(experiments.code).toBe(0);
+      expect(experiments.stdout).toMatch(/^EXPERIMENT\s+NAME\s+STATE/);
 
       const table = await faultline(['dev', 'status', ...flags]);
       expect(table.stdout).toMatch(/^SERVICE\s+PID\s+STATE\s+HEALTH/);
@@ -91,6 +105,13 @@ describe('faultline dev', () => {
     } finally {
       srv.close();
     }
+  });
+
+  it('says in one line, exit 1, that the controller is unreachable', async () => {
+    const r = await faultline(['agents', '--controller', `127.0.0.1:${await freePort()}`]);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toContain('cannot reach the controller at 127.0.0.1:');
   });
 
   it('exits 2 with a one-line message on a usage error', async () => {

@@ -10,8 +10,6 @@ export const ControllerErrorCode = {
   NotFound: 'NOT_FOUND',
   NoTargets: 'NO_TARGETS',
   InvalidArgument: 'INVALID_ARGUMENT',
-  InvalidSpec: 'INVALID_SPEC',
-  SpecSyntax: 'SPEC_SYNTAX',
 } as const;
 export type ControllerErrorCode = (typeof ControllerErrorCode)[keyof typeof ControllerErrorCode];
 
@@ -87,57 +85,4 @@ export class InvalidArgumentError extends ControllerError {
 
 export function isNotFoundError(err: unknown): err is NotFoundError {
   return err instanceof NotFoundError;
-}
-
-/** One problem of an experiment spec: the path, a complete message, and where in the YAML. */
-export interface SpecProblem {
-  /** Dotted path, for example `spec.anomalies.catalog[1].workload.kind`. */
-  path: string;
-  /** Names the path, the expected form and the value received. */
-  message: string;
-  /** 1-based line in the YAML source, when known. */
-  line?: number;
-  /** 1-based column in the YAML source, when known. */
-  column?: number;
-}
-
-/** A spec that is well-formed YAML but not a valid experiment; `issues` lists every problem found. */
-export class InvalidSpecError extends ControllerError {
-  override name = 'InvalidSpecError';
-  constructor(
-    readonly issues: readonly SpecProblem[],
-    /** File name or other label of the source, when known. */
-    readonly source?: string,
-  ) {
-    const where = source === undefined ? '' : ` ${source}`;
-    const lines = issues.map((i) => `  ${i.line === undefined ? '' : `line ${i.line}: `}${i.message}`);
-    const count = `${issues.length} problem${issues.length === 1 ? '' : 's'}`;
-    super(
-      ControllerErrorCode.InvalidSpec,
-      `invalid experiment spec${where} (${count}):\n${lines.join('\n')}`,
-    );
-  }
-}
-
-export function isInvalidSpecError(err: unknown): err is InvalidSpecError {
-  return err instanceof InvalidSpecError;
-}
-
-/** A spec that is not readable YAML (or not exactly one document); names the line and column. */
-export class SpecSyntaxError extends ControllerError {
-  override name = 'SpecSyntaxError';
-  constructor(
-    readonly reason: string,
-    readonly line: number | undefined,
-    readonly column: number | undefined,
-    readonly source?: string,
-    options?: { cause?: unknown },
-  ) {
-    const at = [source, line, column].filter((x) => x !== undefined).join(':');
-    super(ControllerErrorCode.SpecSyntax, `${at === '' ? '' : `${at}: `}invalid YAML: ${reason}`, options);
-  }
-}
-
-export function isSpecSyntaxError(err: unknown): err is SpecSyntaxError {
-  return err instanceof SpecSyntaxError;
 }

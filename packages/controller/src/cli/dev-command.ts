@@ -1,5 +1,5 @@
 import { Command, Option } from 'commander';
-import { DevStack, infrastructureServices, stackUrls, type DevStackOptions } from '../dev/dev-stack.js';
+import { DevStack, devServices, stackUrls, type DevStackOptions } from '../dev/dev-stack.js';
 import { OUTPUT_FORMATS, render, type OutputFormat } from './output.js';
 import type { CliIo } from './io.js';
 import { parsePort } from './parse.js';
@@ -9,6 +9,8 @@ interface DevFlags {
   natsPort?: number;
   natsMonitorPort?: number;
   redisPort?: number;
+  controllerPort?: number;
+  controllerMetricsPort?: number;
 }
 
 function stackOptions(flags: DevFlags): DevStackOptions {
@@ -17,6 +19,8 @@ function stackOptions(flags: DevFlags): DevStackOptions {
     natsPort: flags.natsPort,
     natsMonitorPort: flags.natsMonitorPort,
     redisPort: flags.redisPort,
+    controllerPort: flags.controllerPort,
+    controllerMetricsPort: flags.controllerMetricsPort,
   };
 }
 
@@ -32,7 +36,17 @@ function withStackFlags(cmd: Command): Command {
       'nats-server monitoring port (default 18222)',
       parsePort('--nats-monitor-port'),
     )
-    .option('--redis-port <port>', 'redis-server port (default 16379)', parsePort('--redis-port'));
+    .option('--redis-port <port>', 'redis-server port (default 16379)', parsePort('--redis-port'))
+    .option(
+      '--controller-port <port>',
+      'controller gRPC port (default 15051)',
+      parsePort('--controller-port'),
+    )
+    .option(
+      '--controller-metrics-port <port>',
+      'controller /metrics and /healthz port (default 15052)',
+      parsePort('--controller-metrics-port'),
+    );
 }
 
 /** `faultline dev up|status|down`: the local stack as background processes. */
@@ -40,13 +54,13 @@ export function devCommand(io: CliIo): Command {
   const dev = new Command('dev').description('run the whole stack on this machine as background processes');
 
   withStackFlags(dev.command('up'))
-    .description('start nats-server (JetStream), redis-server and the Faultline services in the background')
+    .description('start nats-server (JetStream), redis-server and the controller in the background')
     .action(async (flags: DevFlags) => {
       const stack = new DevStack(stackOptions(flags));
-      await stack.up(infrastructureServices(stack.options), (m) => io.out(`${m}\n`));
+      await stack.up(devServices(stack.options), (m) => io.out(`${m}\n`));
       const urls = stackUrls(stack.options);
       io.out(
-        `local stack is up: NATS ${urls.nats}, Redis ${urls.redis}; logs in ${stack.options.dir}/logs\n`,
+        `local stack is up: NATS ${urls.nats}, Redis ${urls.redis}, controller ${urls.controller}; logs in ${stack.options.dir}/logs\n`,
       );
     });
 
@@ -55,7 +69,7 @@ export function devCommand(io: CliIo): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
     .action(async (flags: DevFlags & { output: OutputFormat }) => {
       const stack = new DevStack(stackOptions(flags));
-      const rows = await stack.status(infrastructureServices(stack.options));
+      const rows = await stack.status(devServices(stack.options));
       if (rows.length === 0 && flags.output === 'table') {
         io.out('the local stack is not running (start it with: faultline dev up)\n');
       } else {

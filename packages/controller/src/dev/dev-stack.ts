@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { ControllerError, ControllerErrorCode, DevStackError } from '../errors.js';
 import { probeHttp, probeRedis, probeTcp, type Health } from './health.js';
 import { commandLine, isAlive, spawnDetached, terminate, which } from './process-control.js';
@@ -14,6 +15,10 @@ export interface DevStackOptions {
   natsMonitorPort?: number;
   /** redis-server port. Default 16379 (not 6379, so a system Redis is left alone). */
   redisPort?: number;
+  /** Controller gRPC port. Default 15051. */
+  controllerPort?: number;
+  /** Controller /metrics and /healthz port. Default 15052. */
+  controllerMetricsPort?: number;
   /** Max time to wait for each service to become healthy, ms. Default 15000. */
   startTimeoutMs?: number;
 }
@@ -44,6 +49,8 @@ export function resolveDevStackOptions(raw: DevStackOptions = {}): ResolvedDevSt
     natsPort: port('natsPort', raw.natsPort, 14222),
     natsMonitorPort: port('natsMonitorPort', raw.natsMonitorPort, 18222),
     redisPort: port('redisPort', raw.redisPort, 16379),
+    controllerPort: port('controllerPort', raw.controllerPort, 15051),
+    controllerMetricsPort: port('controllerMetricsPort', raw.controllerMetricsPort, 15052),
     startTimeoutMs,
   };
 }
@@ -90,11 +97,44 @@ export interface ServiceStatus {
 }
 
 /** The URLs of the running stack, for clients. */
-export function stackUrls(options: ResolvedDevStackOptions): { nats: string; redis: string } {
+export function stackUrls(options: ResolvedDevStackOptions): {
+  nats: string;
+  redis: string;
+  controller: string;
+} {
   return {
     nats: `nats://127.0.0.1:${options.natsPort}`,
     redis: `redis://127.0.0.1:${options.redisPort}`,
+    controller: `127.0.0.1:${options.controllerPort}`,
   };
+}
+
+/** A built binary of ours (dist/bin/NAME.js of the package that holds `moduleUrl`'s sibling). */
+function ourBin(relative: string): string {
+  return fileURLToPath(new URL(relative, import.meta.url));
+}
+
+/** The whole local stack: infrastructure, then the controller. */
+export function devServices(o: ResolvedDevStackOptions): ServiceSpec[] {
+  const urls = stackUrls(o);
+  return [
+    ...infrastructureServices(o),
+    {
+      name: 'controller',
+      command: process.execPath,
+      args: [
+        ourBin('../bin/faultline-controller.js'),
+        '--listen',
+        urls.controller,
+        '--redis',
+        urls.redis,
+        '--metrics-port',
+        String(o.controllerMetricsPort),
+      ],
+      ports: [o.controllerPort, o.controllerMetricsPort],
+      health: () => probeHttp(`http://127.0.0.1:${o.controllerMetricsPort}/healthz`),
+    },
+  ];
 }
 
 /** The infrastructure services: nats-server with JetStream and redis-server. */

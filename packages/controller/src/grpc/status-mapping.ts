@@ -1,5 +1,6 @@
 import { status, type ServiceError, Metadata } from '@grpc/grpc-js';
 import { isProtocolError } from '@faultline/protocol';
+import { isNoTargetsError, isSpecError } from '@faultline/spec';
 import { ControllerErrorCode, isControllerError } from '../errors.js';
 
 /** Translates an error into a gRPC status once, at the service boundary. */
@@ -19,9 +20,13 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
         code = status.INVALID_ARGUMENT;
         break;
       default:
-        // Spec validation errors carry the path: they are the caller's to fix.
-        code = err.name.includes('Spec') ? status.INVALID_ARGUMENT : status.INTERNAL;
+        code = status.INTERNAL;
     }
+  } else if (isNoTargetsError(err)) {
+    code = status.FAILED_PRECONDITION;
+  } else if (isSpecError(err)) {
+    // A spec that does not parse or validate names the path: it is the caller's to fix.
+    code = status.INVALID_ARGUMENT;
   } else if (isProtocolError(err)) {
     code = status.INVALID_ARGUMENT;
   }

@@ -1,0 +1,46 @@
+import { Command } from 'commander';
+import type { ControllerOptions } from './controller-server.js';
+
+/**
+ * The controller's configuration from flags and environment (flags win):
+ *
+ * | flag | env | default |
+ * |---|---|---|
+ * | `--listen HOST:PORT` | `FAULTLINE_CONTROLLER_LISTEN` | 127.0.0.1:15051 |
+ * | `--redis URL` | `FAULTLINE_REDIS_URL` | redis://127.0.0.1:16379 |
+ * | `--metrics-port N` | `FAULTLINE_CONTROLLER_METRICS_PORT` | -1 (off) |
+ * | `--lease-ms N` | `FAULTLINE_AGENT_LEASE_MS` | 15000 |
+ * | `--partitions N` | `FAULTLINE_PARTITIONS` | 16 |
+ *
+ * Values are validated by `resolveControllerOptions`.
+ */
+export function parseControllerConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): ControllerOptions {
+  const cmd = new Command('faultline-controller')
+    .description('the Faultline controller: gRPC AgentService + ControlService, state in Redis')
+    .option('--listen <host:port>', 'gRPC listen address')
+    .option('--redis <url>', 'Redis URL')
+    .option('--metrics-port <port>', 'HTTP port for /metrics and /healthz (-1 = off)')
+    .option('--lease-ms <ms>', 'agent lease TTL')
+    .option('--partitions <n>', 'number of sample partitions')
+    .exitOverride()
+    .parse(argv, { from: 'user' });
+  const f = cmd.opts<{
+    listen?: string;
+    redis?: string;
+    metricsPort?: string;
+    leaseMs?: string;
+    partitions?: string;
+  }>();
+  const num = (v: string | undefined): number | undefined =>
+    v === undefined || v === '' ? undefined : Number(v);
+  return {
+    listen: f.listen ?? env.FAULTLINE_CONTROLLER_LISTEN,
+    redisUrl: f.redis ?? env.FAULTLINE_REDIS_URL,
+    metricsPort: num(f.metricsPort ?? env.FAULTLINE_CONTROLLER_METRICS_PORT),
+    leaseMs: num(f.leaseMs ?? env.FAULTLINE_AGENT_LEASE_MS),
+    partitions: num(f.partitions ?? env.FAULTLINE_PARTITIONS),
+  };
+}
