@@ -1,0 +1,138 @@
+import { Command, InvalidArgumentError } from 'commander';
+import type { AgentCapsOptions } from './caps.js';
+import type { AgentOptions } from './agent.js';
+
+/** Parses "250ms", "15s", "2m", "1h" or plain ms into ms. */
+export function parseDurationMs(flag: string): (value: string) => number {
+  return (value: string) => {
+    const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(value.trim());
+    if (!m)
+      throw new InvalidArgumentError(
+        `${flag} must be a duration like 500ms, 15s or 2m, got ${JSON.stringify(value)}`,
+      );
+    const n = Number(m[1]);
+    const unit = m[2] ?? 'ms';
+    return Math.round(n * (unit === 'h' ? 3_600_000 : unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1));
+  };
+}
+
+function parseNumber(flag: string): (value: string) => number {
+  return (value: string) => {
+    const n = Number(value);
+    if (!Number.isFinite(n))
+      throw new InvalidArgumentError(`${flag} must be a number, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
+/** "role=worker,zone=a" → { role: 'worker', zone: 'a' }. */
+export function parseLabels(value: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of value.split(',').filter((p) => p.trim() !== '')) {
+    const [k, v] = part.split('=');
+    if (!k || v === undefined) {
+      throw new InvalidArgumentError(
+        `--labels must be key=value pairs separated by commas, got ${JSON.stringify(value)}`,
+      );
+    }
+    out[k.trim()] = v.trim();
+  }
+  return out;
+}
+
+/** Flags every agent command takes (env fallbacks noted in their help). */
+export interface CommonAgentFlags {
+  agentId?: string;
+  labels?: Record<string, string>;
+  nats?: string;
+  dataDir?: string;
+  metricsPort?: number;
+  procRoot?: string;
+  sysRoot?: string;
+  interval?: number;
+  maxSpoolBytes?: number;
+  maxMemoryFraction?: number;
+  maxCores?: number;
+  maxDuration?: number;
+  allowedKinds?: string;
+  maxConcurrentInjections?: number;
+}
+
+export function addCommonAgentFlags(cmd: Command): Command {
+  return cmd
+    .option(
+      '--agent-id <id>',
+      'agent id, a NATS subject token (env FAULTLINE_AGENT_ID; default the hostname)',
+    )
+    .option('--labels <k=v,...>', 'labels for target selectors (env FAULTLINE_AGENT_LABELS)', parseLabels)
+    .option('--nats <url>', 'publish samples and truth to this NATS server (env FAULTLINE_NATS_URL)')
+    .option('--data-dir <dir>', 'spool and scratch directory (default .faultline/agents/<id>)')
+    .option(
+      '--metrics-port <port>',
+      'serve /metrics and /healthz on this port (0 = any free port)',
+      parseNumber('--metrics-port'),
+    )
+    .option('--proc-root <dir>', '/proc root, e.g. /host/proc in a container (env FAULTLINE_PROC_ROOT)')
+    .option('--sys-root <dir>', '/sys root (env FAULTLINE_SYS_ROOT)')
+    .option(
+      '--interval <duration>',
+      'sampling interval when no plan runs (default 1s)',
+      parseDurationMs('--interval'),
+    )
+    .option(
+      '--max-spool-bytes <n>',
+      'cap of the on-disk spool (default 256 MiB)',
+      parseNumber('--max-spool-bytes'),
+    )
+    .option(
+      '--max-memory-fraction <f>',
+      'cap: max fraction of RAM one injection may take (default 0.5)',
+      parseNumber('--max-memory-fraction'),
+    )
+    .option(
+      '--max-cores <n>',
+      'cap: max cores injections may load at once (default: all)',
+      parseNumber('--max-cores'),
+    )
+    .option(
+      '--max-duration <duration>',
+      'cap: max duration of one injection (default 1h)',
+      parseDurationMs('--max-duration'),
+    )
+    .option('--allowed-kinds <list>', 'cap: comma-separated workload kinds allowed (default all)')
+    .option(
+      '--max-concurrent-injections <n>',
+      'cap: max injections at once (default 4)',
+      parseNumber('--max-concurrent-injections'),
+    );
+}
+
+/** Turns flags and environment into AgentOptions (validated later by resolveAgentOptions). */
+export function agentOptionsFrom(
+  flags: CommonAgentFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): AgentOptions {
+  const caps: AgentCapsOptions = {
+    maxMemoryFraction: flags.maxMemoryFraction,
+    maxCores: flags.maxCores,
+    maxDurationMs: flags.maxDuration,
+    allowedKinds: flags.allowedKinds
+      ?.split(',')
+      .map((k) => k.trim())
+      .filter((k) => k !== ''),
+    maxConcurrentInjections: flags.maxConcurrentInjections,
+  };
+  return {
+    agentId: flags.agentId ?? env.FAULTLINE_AGENT_ID,
+    labels:
+      flags.labels ?? (env.FAULTLINE_AGENT_LABELS ? parseLabels(env.FAULTLINE_AGENT_LABELS) : undefined),
+    natsUrl: flags.nats ?? env.FAULTLINE_NATS_URL,
+    dataDir: flags.dataDir,
+    metricsPort: flags.metricsPort,
+    procRoot: flags.procRoot ?? env.FAULTLINE_PROC_ROOT,
+    sysRoot: flags.sysRoot ?? env.FAULTLINE_SYS_ROOT,
+    samplingIntervalMs: flags.interval,
+    maxSpoolBytes: flags.maxSpoolBytes,
+    caps,
+  };
+}
