@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { devCommand } from './dev-command.js';
 import { DEFAULT_CONTROLLER } from './control-client.js';
 import { experimentCommands } from './experiment-commands.js';
+import { exportCommand } from './export-command.js';
 import type { CliIo } from './io.js';
 import { isUsageError } from './usage-error.js';
 
@@ -23,6 +24,7 @@ export function buildProgram(io: CliIo): Command {
     .exitOverride();
   program.addCommand(devCommand(io));
   for (const cmd of experimentCommands(io)) program.addCommand(cmd);
+  program.addCommand(exportCommand(io));
   for (const cmd of program.commands) applyExitOverride(cmd);
   return program;
 }
