@@ -19,6 +19,10 @@ export const DetectorErrorCode = {
   LeaseLost: 'LEASE_LOST',
   MalformedCheckpoint: 'MALFORMED_CHECKPOINT',
   Usage: 'USAGE',
+  ReportSource: 'REPORT_SOURCE',
+  ReportOutput: 'REPORT_OUTPUT',
+  InputFile: 'INPUT_FILE',
+  UnknownInputFormat: 'UNKNOWN_INPUT_FORMAT',
 } as const;
 export type DetectorErrorCode = (typeof DetectorErrorCode)[keyof typeof DetectorErrorCode];
 
@@ -271,4 +275,77 @@ export function isMalformedCheckpointError(err: unknown): err is MalformedCheckp
 
 export function isUsageError(err: unknown): err is UsageError {
   return err instanceof UsageError;
+}
+
+/** The NATS side of a live report failed: no server at the URL, a stream missing, a replay error. */
+export class ReportSourceError extends DetectorError {
+  override name = 'ReportSourceError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(DetectorErrorCode.ReportSource, message, options);
+  }
+}
+
+/** A report file (report.html, report.json, a plot) could not be created or written; names the path. */
+export class ReportOutputError extends DetectorError {
+  override name = 'ReportOutputError';
+  constructor(
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    const reason = options?.cause instanceof Error ? `: ${options.cause.message}` : '';
+    super(DetectorErrorCode.ReportOutput, `cannot write ${path}${reason}`, options);
+  }
+}
+
+export function isReportSourceError(err: unknown): err is ReportSourceError {
+  return err instanceof ReportSourceError;
+}
+
+export function isReportOutputError(err: unknown): err is ReportOutputError {
+  return err instanceof ReportOutputError;
+}
+
+/**
+ * A data or labels file given to offline scoring that cannot be read or parsed: a missing
+ * time column, a non-numeric value where a number is expected, an unparseable timestamp, a
+ * ragged row, bad JSON. The message names the file, and the line and column when there is one:
+ * `ram.csv:12: column "ram_usage_mb": expected a number, got "12,5"`.
+ */
+export class InputFileError extends DetectorError {
+  override name = 'InputFileError';
+  constructor(
+    /** The file as it was named to the command. */
+    readonly file: string,
+    /** 1-based line in the file; 0 when the failure is not on one line (unreadable file). */
+    readonly line: number,
+    /** The column's name (or `#n` when the header has none); '' when not about one column. */
+    readonly column: string,
+    /** What is wrong, for example `expected a number, got "abc"`. */
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
+    const where = line > 0 ? `${file}:${line}` : file;
+    const col = column === '' ? '' : ` column ${JSON.stringify(column)}:`;
+    super(DetectorErrorCode.InputFile, `${where}:${col} ${reason}`, options);
+  }
+}
+
+/** A file given to offline scoring whose layout matches none of the formats it reads. */
+export class UnknownInputFormatError extends DetectorError {
+  override name = 'UnknownInputFormatError';
+  constructor(
+    readonly file: string,
+    /** Why no format fits, for example "no time column (time, timestamp, ts, date, datetime)". */
+    readonly reason: string,
+  ) {
+    super(DetectorErrorCode.UnknownInputFormat, `${file}: unknown format: ${reason}`);
+  }
+}
+
+export function isInputFileError(err: unknown): err is InputFileError {
+  return err instanceof InputFileError;
+}
+
+export function isUnknownInputFormatError(err: unknown): err is UnknownInputFormatError {
+  return err instanceof UnknownInputFormatError;
 }

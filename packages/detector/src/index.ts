@@ -14,4 +14,7 @@ export * from './anomaly-events.js';
 export * from './errors.js';
 export * from './evaluation.js';
 export * from './export/index.js';
+export * from './features.js';
 export * from './forecast-bands.js';
+export * from './isolation-forest.js';
+export * from './matrix.js';
