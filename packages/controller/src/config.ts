@@ -8,6 +8,7 @@ import type { ControllerOptions } from './controller-server.js';
  * |---|---|---|
  * | `--listen HOST:PORT` | `FAULTLINE_CONTROLLER_LISTEN` | 127.0.0.1:15051 |
  * | `--redis URL` | `FAULTLINE_REDIS_URL` | redis://127.0.0.1:16379 |
+ * | `--nats URL` | `FAULTLINE_NATS_URL` | none (streams are not created) |
  * | `--metrics-port N` | `FAULTLINE_CONTROLLER_METRICS_PORT` | -1 (off) |
  * | `--lease-ms N` | `FAULTLINE_AGENT_LEASE_MS` | 15000 |
  * | `--partitions N` | `FAULTLINE_PARTITIONS` | 16 |
@@ -22,6 +23,7 @@ export function parseControllerConfig(
     .description('the Faultline controller: gRPC AgentService + ControlService, state in Redis')
     .option('--listen <host:port>', 'gRPC listen address')
     .option('--redis <url>', 'Redis URL')
+    .option('--nats <url>', 'NATS URL: create or update the JetStream streams at start')
     .option('--metrics-port <port>', 'HTTP port for /metrics and /healthz (-1 = off)')
     .option('--lease-ms <ms>', 'agent lease TTL')
     .option('--partitions <n>', 'number of sample partitions')
@@ -30,6 +32,7 @@ export function parseControllerConfig(
   const f = cmd.opts<{
     listen?: string;
     redis?: string;
+    nats?: string;
     metricsPort?: string;
     leaseMs?: string;
     partitions?: string;
@@ -39,6 +42,7 @@ export function parseControllerConfig(
   return {
     listen: f.listen ?? env.FAULTLINE_CONTROLLER_LISTEN,
     redisUrl: f.redis ?? env.FAULTLINE_REDIS_URL,
+    natsUrl: f.nats ?? env.FAULTLINE_NATS_URL,
     metricsPort: num(f.metricsPort ?? env.FAULTLINE_CONTROLLER_METRICS_PORT),
     leaseMs: num(f.leaseMs ?? env.FAULTLINE_AGENT_LEASE_MS),
     partitions: num(f.partitions ?? env.FAULTLINE_PARTITIONS),

@@ -2,7 +2,14 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { Redis } from 'ioredis';
-import { AgentServiceService, ControlServiceService, DEFAULT_PARTITIONS } from '@faultline/protocol';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '@nats-io/transport-node';
+import {
+  AgentServiceService,
+  ControlServiceService,
+  DEFAULT_PARTITIONS,
+  ensureStreams,
+} from '@faultline/protocol';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { InvalidOptionsError } from './errors.js';
 import { agentService, controlService } from './grpc/services.js';
@@ -15,6 +22,11 @@ export interface ControllerOptions {
   listen?: string;
   /** Redis URL. Default redis://127.0.0.1:16379 (the dev stack's). */
   redisUrl?: string;
+  /**
+   * NATS URL; when set, the controller creates or updates the JetStream streams at start
+   * (FL_SAMPLES, FL_TRUTH, FL_ANOMALIES, FL_SCORES, FL_DEADLETTER). Default: none.
+   */
+  natsUrl?: string;
   /** Key prefix in Redis. Default "fl". */
   redisPrefix?: string;
   /** HTTP port for /metrics and /healthz; 0 picks a free one, -1 disables. Default -1. */
@@ -28,14 +40,16 @@ export interface ControllerOptions {
   scheduler?: SchedulerOptions;
 }
 
-export type ResolvedControllerOptions = Required<Omit<ControllerOptions, 'scheduler'>> & {
+export type ResolvedControllerOptions = Required<Omit<ControllerOptions, 'scheduler' | 'natsUrl'>> & {
   scheduler: SchedulerOptions;
+  natsUrl: string | undefined;
 };
 
 export function resolveControllerOptions(raw: ControllerOptions = {}): ResolvedControllerOptions {
   const o = {
     listen: raw.listen ?? '127.0.0.1:15051',
     redisUrl: raw.redisUrl ?? 'redis://127.0.0.1:16379',
+    natsUrl: raw.natsUrl,
     redisPrefix: raw.redisPrefix ?? 'fl',
     metricsPort: raw.metricsPort ?? -1,
     leaseMs: raw.leaseMs ?? 15_000,
@@ -160,8 +174,26 @@ export class ControllerServer {
           : resolve(port),
       ),
     );
+    if (this.options.natsUrl) await this.ensureStreams(this.options.natsUrl);
     await this.scheduler.resume();
     if (this.options.metricsPort >= 0) await this.startHttp();
+  }
+
+  private async ensureStreams(natsUrl: string): Promise<void> {
+    let nc;
+    try {
+      nc = await connect({ servers: natsUrl, timeout: 5000 });
+    } catch (err) {
+      throw new InvalidOptionsError(
+        'natsUrl',
+        `cannot reach NATS at ${natsUrl}: ${(err as Error).message} (start it with: faultline dev up)`,
+      );
+    }
+    try {
+      await ensureStreams(await jetstreamManager(nc));
+    } finally {
+      await nc.close();
+    }
   }
 
   private async startHttp(): Promise<void> {

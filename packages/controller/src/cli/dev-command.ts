@@ -2,7 +2,7 @@ import { Command, Option } from 'commander';
 import { DevStack, devServices, stackUrls, type DevStackOptions } from '../dev/dev-stack.js';
 import { OUTPUT_FORMATS, render, type OutputFormat } from './output.js';
 import type { CliIo } from './io.js';
-import { parsePort } from './parse.js';
+import { parsePort, parsePositiveInt } from './parse.js';
 
 interface DevFlags {
   dir?: string;
@@ -11,6 +11,8 @@ interface DevFlags {
   redisPort?: number;
   controllerPort?: number;
   controllerMetricsPort?: number;
+  agents?: number;
+  agentMetricsPort?: number;
 }
 
 function stackOptions(flags: DevFlags): DevStackOptions {
@@ -21,6 +23,8 @@ function stackOptions(flags: DevFlags): DevStackOptions {
     redisPort: flags.redisPort,
     controllerPort: flags.controllerPort,
     controllerMetricsPort: flags.controllerMetricsPort,
+    agents: flags.agents,
+    agentMetricsPort: flags.agentMetricsPort,
   };
 }
 
@@ -43,6 +47,11 @@ function withStackFlags(cmd: Command): Command {
       parsePort('--controller-port'),
     )
     .option(
+      '--agent-metrics-port <port>',
+      'first agent /metrics port; agent i uses it + i (default 15100)',
+      parsePort('--agent-metrics-port'),
+    )
+    .option(
       '--controller-metrics-port <port>',
       'controller /metrics and /healthz port (default 15052)',
       parsePort('--controller-metrics-port'),
@@ -54,7 +63,8 @@ export function devCommand(io: CliIo): Command {
   const dev = new Command('dev').description('run the whole stack on this machine as background processes');
 
   withStackFlags(dev.command('up'))
-    .description('start nats-server (JetStream), redis-server and the controller in the background')
+    .option('--agents <n>', 'number of local agents to start (default 0)', parsePositiveInt('--agents', 64))
+    .description('start nats-server (JetStream), redis-server, the controller and N agents in the background')
     .action(async (flags: DevFlags) => {
       const stack = new DevStack(stackOptions(flags));
       await stack.up(devServices(stack.options), (m) => io.out(`${m}\n`));
@@ -69,7 +79,7 @@ export function devCommand(io: CliIo): Command {
     .addOption(new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table'))
     .action(async (flags: DevFlags & { output: OutputFormat }) => {
       const stack = new DevStack(stackOptions(flags));
-      const rows = await stack.status(devServices(stack.options));
+      const rows = await stack.status(devServices);
       if (rows.length === 0 && flags.output === 'table') {
         io.out('the local stack is not running (start it with: faultline dev up)\n');
       } else {

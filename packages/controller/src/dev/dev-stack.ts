@@ -1,5 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ControllerError, ControllerErrorCode, DevStackError } from '../errors.js';
 import { probeHttp, probeRedis, probeTcp, type Health } from './health.js';
@@ -19,6 +20,10 @@ export interface DevStackOptions {
   controllerPort?: number;
   /** Controller /metrics and /healthz port. Default 15052. */
   controllerMetricsPort?: number;
+  /** Number of local agents, [0, 64]. Default 0. */
+  agents?: number;
+  /** First agent /metrics port; agent i uses agentMetricsPort + i. Default 15100. */
+  agentMetricsPort?: number;
   /** Max time to wait for each service to become healthy, ms. Default 15000. */
   startTimeoutMs?: number;
 }
@@ -36,6 +41,17 @@ function port(field: string, value: number | undefined, fallback: number): numbe
   return v;
 }
 
+function agentCount(value: number | undefined): number {
+  const n = value ?? 0;
+  if (!Number.isInteger(n) || n < 0 || n > 64) {
+    throw new ControllerError(
+      ControllerErrorCode.InvalidOptions,
+      `agents must be an integer in [0, 64], got ${n}`,
+    );
+  }
+  return n;
+}
+
 export function resolveDevStackOptions(raw: DevStackOptions = {}): ResolvedDevStackOptions {
   const startTimeoutMs = raw.startTimeoutMs ?? 15_000;
   if (!(startTimeoutMs > 0)) {
@@ -51,6 +67,8 @@ export function resolveDevStackOptions(raw: DevStackOptions = {}): ResolvedDevSt
     redisPort: port('redisPort', raw.redisPort, 16379),
     controllerPort: port('controllerPort', raw.controllerPort, 15051),
     controllerMetricsPort: port('controllerMetricsPort', raw.controllerMetricsPort, 15052),
+    agents: agentCount(raw.agents),
+    agentMetricsPort: port('agentMetricsPort', raw.agentMetricsPort, 15100),
     startTimeoutMs,
   };
 }
@@ -114,7 +132,42 @@ function ourBin(relative: string): string {
   return fileURLToPath(new URL(relative, import.meta.url));
 }
 
-/** The whole local stack: infrastructure, then the controller. */
+/** The agent binary of @faultline/agent (its dist/bin next to its public index). */
+function agentBin(): string {
+  const index = createRequire(import.meta.url).resolve('@faultline/agent');
+  return join(dirname(index), 'bin', 'faultline-agent.js');
+}
+
+/** Local agent i: `local-<i>`, labelled role=worker and index=<i>. */
+export function agentService(o: ResolvedDevStackOptions, i: number): ServiceSpec {
+  const urls = stackUrls(o);
+  const id = `local-${i}`;
+  const metricsPort = o.agentMetricsPort + i;
+  return {
+    name: `agent-${i}`,
+    command: process.execPath,
+    args: [
+      agentBin(),
+      'serve',
+      '--agent-id',
+      id,
+      '--labels',
+      `role=worker,index=${i}`,
+      '--controller',
+      urls.controller,
+      '--nats',
+      urls.nats,
+      '--data-dir',
+      join(o.dir, 'agents', id),
+      '--metrics-port',
+      String(metricsPort),
+    ],
+    ports: [metricsPort],
+    health: () => probeHttp(`http://127.0.0.1:${metricsPort}/healthz`),
+  };
+}
+
+/** The whole local stack: infrastructure, the controller, then the agents. */
 export function devServices(o: ResolvedDevStackOptions): ServiceSpec[] {
   const urls = stackUrls(o);
   return [
@@ -130,10 +183,13 @@ export function devServices(o: ResolvedDevStackOptions): ServiceSpec[] {
         urls.redis,
         '--metrics-port',
         String(o.controllerMetricsPort),
+        '--nats',
+        urls.nats,
       ],
       ports: [o.controllerPort, o.controllerMetricsPort],
       health: () => probeHttp(`http://127.0.0.1:${o.controllerMetricsPort}/healthz`),
     },
+    ...Array.from({ length: o.agents }, (_, i) => agentService(o, i)),
   ];
 }
 
@@ -300,10 +356,11 @@ export class DevStack {
     );
   }
 
-  /** Health of every recorded service. */
-  async status(services: ServiceSpec[]): Promise<ServiceStatus[]> {
+  /** Health of every recorded service, probed as `up` configured it (ports, agent count). */
+  async status(servicesFor: (options: ResolvedDevStackOptions) => ServiceSpec[]): Promise<ServiceStatus[]> {
     const state = this.readState();
     if (!state) return [];
+    const services = servicesFor(state.options);
     const out: ServiceStatus[] = [];
     for (const record of state.services) {
       const running = this.owns(record);

@@ -1,0 +1,135 @@
+// The slow end-to-end case, run once: the real binaries (nats-server, redis-server,
+// controller, 3 agents) run the one-minute six-phase example.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, tempDir } from '@faultline/testkit';
+import { describe, expect, it } from 'vitest';
+import { faultline } from './cli.js';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+
+async function consecutivePorts(n: number): Promise<number> {
+  // agents use base..base+n-1: pick a base whose successors are free too
+  for (;;) {
+    const base = await freePort();
+    const { isListening } = await import('@faultline/testkit');
+    let free = base + n < 65535;
+    for (let i = 1; i < n && free; i++) free = !(await isListening(base + i));
+    if (free) return base;
+  }
+}
+
+interface StatusJson {
+  experimentId: string;
+  state: string;
+  agents: string[];
+  injectionsPlanned: number;
+  truth: Array<{
+    injectionId: string;
+    hostId: string;
+    anomalyType: string;
+    actualStart: string;
+    actualEnd: string;
+    reachedTarget: boolean;
+    shortfall: string;
+    achieved:
+      { peakRssDeltaBytes?: number; meanCpuPercent?: number; writeBytesPerSecond?: number } | undefined;
+  }>;
+}
+
+describe('a phased experiment across 3 local agents (real binaries)', () => {
+  it('runs to completion with a truth window per injection, and every sample exported', async () => {
+    await using dir = tempDir('faultline-e2e-');
+    const env = { FAULTLINE_HOME: dir.path };
+    const ports = {
+      nats: await freePort(),
+      natsMonitor: await freePort(),
+      redis: await freePort(),
+      controller: await freePort(),
+      controllerMetrics: await freePort(),
+      agents: await consecutivePorts(3),
+    };
+    const stackFlags = [
+      '--nats-port',
+      String(ports.nats),
+      '--nats-monitor-port',
+      String(ports.natsMonitor),
+      '--redis-port',
+      String(ports.redis),
+      '--controller-port',
+      String(ports.controller),
+      '--controller-metrics-port',
+      String(ports.controllerMetrics),
+    ];
+    const controller = ['--controller', `127.0.0.1:${ports.controller}`];
+    try {
+      const up = await faultline(
+        ['dev', 'up', '--agents', '3', '--agent-metrics-port', String(ports.agents), ...stackFlags],
+        env,
+      );
+      expect(up.stderr).toBe('');
+      expect(up.code).toBe(0);
+
+      const agents = await faultline(['agents', ...controller, '-o', 'json']);
+      const listed = JSON.parse(agents.stdout) as { agents: Array<{ connected: boolean }> };
+      expect(listed.agents).toHaveLength(3);
+
+      const run = await faultline(['run', join(root, 'examples/phased-quick.yaml'), '--wait', ...controller]);
+      expect(run.code, run.stderr).toBe(0);
+      const id = run.stdout.split('\n')[0]!.trim();
+      expect(id).toMatch(/^exp-/);
+
+      const status = await faultline(['status', id, ...controller, '--output', 'json']);
+      expect(status.code).toBe(0);
+      const exp = JSON.parse(status.stdout) as StatusJson;
+      expect(exp.state).toBe('succeeded');
+      expect(exp.agents).toHaveLength(3);
+      // three injections (memory, cpu, io) on each of the three hosts, each with a closed window
+      expect(exp.truth).toHaveLength(9);
+      expect(exp.injectionsPlanned).toBe(9);
+      for (const t of exp.truth) {
+        expect(Date.parse(t.actualEnd)).toBeGreaterThan(Date.parse(t.actualStart));
+        expect(t.achieved).toBeDefined();
+        if (!t.reachedTarget) expect(t.shortfall).not.toBe(''); // a shortfall always says why
+      }
+      const memory = exp.truth.filter((t) => t.anomalyType === 'memory_spike');
+      expect(memory).toHaveLength(3);
+      for (const t of memory) expect(t.achieved!.peakRssDeltaBytes!).toBeGreaterThan(0.9 * 128 * 2 ** 20);
+
+      const out = join(dir.path, 'export');
+      const exported = await faultline([
+        'export',
+        id,
+        '--format',
+        'jsonl',
+        '--layout',
+        'wide',
+        '--out',
+        out,
+        '--nats',
+        `nats://127.0.0.1:${ports.nats}`,
+      ]);
+      expect(exported.code, exported.stderr).toBe(0);
+      const rows = readFileSync(join(out, 'samples.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { host_id: string; seq: number; state: string });
+      // no sample lost: per host, the experiment's sample sequence numbers are contiguous
+      const byHost = new Map<string, number[]>();
+      for (const r of rows) byHost.set(r.host_id, [...(byHost.get(r.host_id) ?? []), Number(r.seq)]);
+      expect([...byHost.keys()].sort()).toEqual(['local-0', 'local-1', 'local-2']);
+      for (const seqs of byHost.values()) {
+        seqs.sort((a, b) => a - b);
+        expect(seqs.length).toBeGreaterThan(500); // 50 ms sampling for a minute
+        expect(seqs[seqs.length - 1]! - seqs[0]! + 1).toBe(seqs.length);
+      }
+      expect(rows.some((r) => r.state === 'working_anomaly_memory_spike')).toBe(true);
+      const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { samples: number };
+      expect(manifest.samples).toBe(rows.length);
+    } finally {
+      const down = await faultline(['dev', 'down'], env);
+      expect(down.code).toBe(0);
+    }
+  }, 240_000);
+});
