@@ -133,7 +133,7 @@ function renderExperiment(e: Experiment, format: OutputFormat): string {
 }
 
 /** Waits for an experiment to end, with a progress bar on a TTY and event lines otherwise. */
-async function follow(c: ControlClient, id: string, io: CliIo, bar: boolean): Promise<Experiment> {
+export async function follow(c: ControlClient, id: string, io: CliIo, bar: boolean): Promise<Experiment> {
   const exp = await c.get(id);
   const total = Math.max(1, Number((exp.endUnixNano - exp.startUnixNano) / 1_000_000_000n));
   const progress = bar

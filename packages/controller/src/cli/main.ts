@@ -3,6 +3,7 @@ import { devCommand } from './dev-command.js';
 import { DEFAULT_CONTROLLER } from './control-client.js';
 import { experimentCommands } from './experiment-commands.js';
 import { exportCommand } from './export-command.js';
+import { demoCommand } from './demo-command.js';
 import type { CliIo } from './io.js';
 import { isUsageError } from './usage-error.js';
 
@@ -25,6 +26,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(devCommand(io));
   for (const cmd of experimentCommands(io)) program.addCommand(cmd);
   program.addCommand(exportCommand(io));
+  program.addCommand(demoCommand(io));
   for (const cmd of program.commands) applyExitOverride(cmd);
   return program;
 }
