@@ -18,3 +18,5 @@ export * from './features.js';
 export * from './forecast-bands.js';
 export * from './isolation-forest.js';
 export * from './matrix.js';
+export * from './offline/index.js';
+export * from './report/index.js';

@@ -4,6 +4,8 @@ import { DEFAULT_CONTROLLER } from './control-client.js';
 import { experimentCommands } from './experiment-commands.js';
 import { exportCommand } from './export-command.js';
 import { demoCommand } from './demo-command.js';
+import { scoreCommand } from './score-command.js';
+import { reportCommand } from './report-command.js';
 import type { CliIo } from './io.js';
 import { isUsageError } from './usage-error.js';
 
@@ -26,6 +28,8 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(devCommand(io));
   for (const cmd of experimentCommands(io)) program.addCommand(cmd);
   program.addCommand(exportCommand(io));
+  program.addCommand(reportCommand(io));
+  program.addCommand(scoreCommand(io));
   program.addCommand(demoCommand(io));
   for (const cmd of program.commands) applyExitOverride(cmd);
   return program;

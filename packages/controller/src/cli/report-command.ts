@@ -1,0 +1,111 @@
+import { Command } from 'commander';
+import { SingleBar } from 'cli-progress';
+import {
+  buildReportDocument,
+  collectLiveReportInput,
+  formatDuration,
+  formatFixed,
+  writeReport,
+  type LiveReportStage,
+  type ReportDocument,
+  type ReportSummaryRow,
+} from '@faultline/detector';
+import { DEFAULT_NATS_URL } from './export-command.js';
+import type { CliIo } from './io.js';
+import { renderTable } from './output.js';
+import { UsageError } from './usage-error.js';
+
+interface ReportFlags {
+  out: string;
+  nats?: string;
+}
+
+/** A progress bar on stderr with one replay stage at a time (`truth`, `samples`, `scores`, `events`). */
+function progressBar(): { update(done: number, total: number, stage: LiveReportStage): void; stop(): void } {
+  const bar = new SingleBar({
+    format: '{stage} [{bar}] {percentage}% | {value}/{total} messages',
+    hideCursor: true,
+  });
+  let stage: LiveReportStage | undefined;
+  return {
+    update(done, total, next) {
+      if (stage === undefined) bar.start(total, done, { stage: next });
+      else if (stage !== next) bar.setTotal(total);
+      stage = next;
+      bar.update(done, { stage: next });
+    },
+    stop() {
+      if (stage !== undefined) bar.stop();
+    },
+  };
+}
+
+const count = (n: number, what: string): string =>
+  `${n.toLocaleString('en-US')} ${what}${n === 1 ? '' : 's'}`;
+
+/**
+ * What `faultline report` prints: the counts, the summary table (per anomaly type: injected,
+ * detected, median delay, event-wise precision and recall; then all types), the headline
+ * scores, and the path of report.html.
+ */
+export function renderReportSummary(doc: ReportDocument, htmlPath: string): string {
+  const o = doc.overview;
+  let text =
+    `report of ${doc.title}: ${count(o.hosts, 'host')}, ${count(o.samples, 'sample')} ` +
+    `(${o.scoredSamples.toLocaleString('en-US')} scored, ${o.flaggedSamples.toLocaleString('en-US')} flagged), ` +
+    `${count(o.truthWindows, 'injection')}, ${count(o.events, 'event')}\n`;
+  if (doc.summary === null || doc.metrics === null) {
+    text += 'no ground truth: nothing to grade against\n';
+  } else {
+    const rows: ReportSummaryRow[] = [...doc.summary.rows, doc.summary.total];
+    text += renderTable(rows, [
+      { header: 'type', value: (r) => r.anomalyType },
+      { header: 'injected', value: (r) => String(r.injected) },
+      { header: 'detected', value: (r) => String(r.detected) },
+      { header: 'median delay', value: (r) => formatDuration(r.medianDelayMs) },
+      { header: 'precision', value: (r) => formatFixed(r.precision) },
+      { header: 'recall', value: (r) => formatFixed(r.recall) },
+    ]);
+    const m = doc.metrics.overall;
+    text +=
+      `precision and recall are event-wise; point-adjusted F1 ${formatFixed(m.pointAdjusted.f1)}, ` +
+      `ROC-AUC ${formatFixed(m.rocAuc)}, PR-AUC ${formatFixed(m.prAuc)}\n`;
+  }
+  return text + `report: ${htmlPath}\n`;
+}
+
+/** `faultline report EXP --out DIR [--nats URL]`. */
+export function reportCommand(io: CliIo): Command {
+  return new Command('report')
+    .description(
+      'grade the detector on an experiment against its ground truth and write report.html, report.json and plots',
+    )
+    .argument('<experiment>', 'experiment id')
+    .requiredOption('--out <dir>', 'output directory, created when missing')
+    .option('--nats <url>', `NATS server URL (default $FAULTLINE_NATS_URL or ${DEFAULT_NATS_URL})`)
+    .action(async (experimentId: string, flags: ReportFlags) => {
+      if (!/^[^\s.*>]+$/.test(experimentId)) {
+        throw new UsageError(
+          `experiment id must not contain '.', '*', '>' or whitespace, got ${JSON.stringify(experimentId)}`,
+        );
+      }
+      const natsUrl = flags.nats ?? process.env.FAULTLINE_NATS_URL ?? DEFAULT_NATS_URL;
+      const bar = process.stderr.isTTY === true ? progressBar() : undefined;
+      let malformed = 0;
+      let doc: ReportDocument;
+      try {
+        const input = await collectLiveReportInput({
+          natsUrl,
+          experimentId,
+          onProgress: bar?.update,
+          onMalformed: () => malformed++,
+        });
+        doc = buildReportDocument(input);
+      } finally {
+        bar?.stop();
+      }
+      const written = await writeReport(doc, flags.out);
+      io.out(renderReportSummary(doc, written.htmlPath));
+      if (malformed > 0) io.err(`warning: ${malformed} malformed messages were skipped\n`);
+    });
+}
