@@ -2,6 +2,7 @@
 // Idempotent set-up behind `npm run demo` and `npm test`: pnpm (pinned, installed under
 // .faultline/tools without root), dependencies, nats-server and redis-server (Debian
 // packages: installed when run as root, else the exact command is printed), and the build.
+// `--tests` also makes sure of chromium (Debian's), which the report's browser test drives.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -69,10 +70,12 @@ if (run(pnpm, ['install', '--frozen-lockfile', '--reporter=silent']).status !== 
 }
 
 // 3. nats-server and redis-server from the OS packages.
-const missing = [
+const wanted = [
   ['nats-server', 'nats-server'],
   ['redis-server', 'redis-server'],
-].filter(([bin]) => !has(bin));
+];
+if (process.argv.includes('--tests')) wanted.push(['chromium', 'chromium']);
+const missing = wanted.filter(([bin]) => !has(bin));
 if (missing.length > 0) {
   const names = missing.map(([, p]) => p).join(' ');
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;

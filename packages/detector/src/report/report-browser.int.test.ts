@@ -28,7 +28,7 @@ const CHROMIUM_ARGS = [
 let browser: Browser;
 
 beforeAll(async () => {
-  const executablePath = requireBinary('chromium', 'apt-get install chromium');
+  const executablePath = requireBinary('chromium', 'apt-get update && apt-get install -y chromium');
   browser = await chromium.launch({ executablePath, args: CHROMIUM_ARGS });
 });
 
