@@ -48,6 +48,8 @@ export interface AgentOptions {
   sysRoot?: string;
   /** Port for /metrics and /healthz; 0 = a free port, -1 = off. Default -1. */
   metricsPort?: number;
+  /** Address /metrics and /healthz bind to; `0.0.0.0` in a pod so Prometheus can scrape. Default 127.0.0.1. */
+  metricsHost?: string;
   /** Write the seed's RAM log CSV here while plans run. */
   ramlogPath?: string;
   /** Write prmon-style output into this directory while plans run. */
@@ -68,6 +70,7 @@ export interface ResolvedAgentOptions {
   procRoot: string;
   sysRoot: string;
   metricsPort: number;
+  metricsHost: string;
   ramlogPath: string | undefined;
   prmonDir: string | undefined;
 }
@@ -109,6 +112,7 @@ export function resolveAgentOptions(
     procRoot: raw.procRoot ?? '/proc',
     sysRoot: raw.sysRoot ?? '/sys',
     metricsPort,
+    metricsHost: raw.metricsHost ?? '127.0.0.1',
     ramlogPath: raw.ramlogPath,
     prmonDir: raw.prmonDir,
   };
@@ -178,7 +182,8 @@ export class Agent {
     }
     if (this.options.ramlogPath) this.ramlog = new RamlogWriter(this.options.ramlogPath);
     if (this.options.prmonDir) this.prmon = new PrmonWriter(this.options.prmonDir);
-    if (this.options.metricsPort >= 0) this.metricsPort = await this.metrics.listen(this.options.metricsPort);
+    if (this.options.metricsPort >= 0)
+      this.metricsPort = await this.metrics.listen(this.options.metricsPort, this.options.metricsHost);
     this.restartLoop(this.options.samplingIntervalMs);
   }
 

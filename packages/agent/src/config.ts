@@ -47,6 +47,8 @@ export interface CommonAgentFlags {
   nats?: string;
   dataDir?: string;
   metricsPort?: number;
+  metricsHost?: string;
+  partitions?: number;
   procRoot?: string;
   sysRoot?: string;
   interval?: number;
@@ -71,6 +73,12 @@ export function addCommonAgentFlags(cmd: Command): Command {
       '--metrics-port <port>',
       'serve /metrics and /healthz on this port (0 = any free port)',
       parseNumber('--metrics-port'),
+    )
+    .option('--metrics-host <addr>', 'address /metrics binds to, 0.0.0.0 in a pod (default 127.0.0.1)')
+    .option(
+      '--partitions <n>',
+      'sample partitions, as the detectors use (env FAULTLINE_PARTITIONS; default 16)',
+      parseNumber('--partitions'),
     )
     .option('--proc-root <dir>', '/proc root, e.g. /host/proc in a container (env FAULTLINE_PROC_ROOT)')
     .option('--sys-root <dir>', '/sys root (env FAULTLINE_SYS_ROOT)')
@@ -129,6 +137,8 @@ export function agentOptionsFrom(
     natsUrl: flags.nats ?? env.FAULTLINE_NATS_URL,
     dataDir: flags.dataDir,
     metricsPort: flags.metricsPort,
+    metricsHost: flags.metricsHost ?? env.FAULTLINE_METRICS_HOST,
+    partitions: flags.partitions ?? (env.FAULTLINE_PARTITIONS ? Number(env.FAULTLINE_PARTITIONS) : undefined),
     procRoot: flags.procRoot ?? env.FAULTLINE_PROC_ROOT,
     sysRoot: flags.sysRoot ?? env.FAULTLINE_SYS_ROOT,
     samplingIntervalMs: flags.interval,

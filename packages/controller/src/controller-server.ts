@@ -31,6 +31,8 @@ export interface ControllerOptions {
   redisPrefix?: string;
   /** HTTP port for /metrics and /healthz; 0 picks a free one, -1 disables. Default -1. */
   metricsPort?: number;
+  /** Address /metrics and /healthz bind to; `0.0.0.0` in a pod. Default 127.0.0.1. */
+  metricsHost?: string;
   /** Agent lease TTL, ms, [1000, 600000]. Default 15000. */
   leaseMs?: number;
   /** Heartbeat interval on WatchAssignments, ms; must be < leaseMs / 2. Default 3000. */
@@ -52,6 +54,7 @@ export function resolveControllerOptions(raw: ControllerOptions = {}): ResolvedC
     natsUrl: raw.natsUrl,
     redisPrefix: raw.redisPrefix ?? 'fl',
     metricsPort: raw.metricsPort ?? -1,
+    metricsHost: raw.metricsHost ?? '127.0.0.1',
     leaseMs: raw.leaseMs ?? 15_000,
     heartbeatMs: raw.heartbeatMs ?? 3000,
     partitions: raw.partitions ?? DEFAULT_PARTITIONS,
@@ -213,7 +216,7 @@ export class ControllerServer {
     const http = this.http;
     await new Promise<void>((resolve, reject) => {
       http.once('error', reject);
-      http.listen(this.options.metricsPort, '127.0.0.1', () => resolve());
+      http.listen(this.options.metricsPort, this.options.metricsHost, () => resolve());
     });
     const addr = http.address();
     this.metricsPort = typeof addr === 'object' && addr ? addr.port : 0;
