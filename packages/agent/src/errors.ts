@@ -20,6 +20,8 @@ export const AgentErrorCode = {
   PublishFailed: 'PUBLISH_FAILED',
   PublisherClosed: 'PUBLISHER_CLOSED',
   NatsConnection: 'NATS_CONNECTION',
+  UnknownVirtualHost: 'UNKNOWN_VIRTUAL_HOST',
+  SimulatorOutput: 'SIMULATOR_OUTPUT',
 } as const;
 export type AgentErrorCode = (typeof AgentErrorCode)[keyof typeof AgentErrorCode];
 
@@ -295,4 +297,39 @@ export class InvalidPlanFileError extends AgentError {
 
 export function isInvalidPlanFileError(err: unknown): err is InvalidPlanFileError {
   return err instanceof InvalidPlanFileError;
+}
+
+/** A plan addressed to a host the simulator does not simulate; `hostId` is the plan's agent id. */
+export class UnknownVirtualHostError extends AgentError {
+  override name = 'UnknownVirtualHostError';
+  constructor(
+    readonly hostId: string,
+    hosts: number,
+  ) {
+    super(
+      AgentErrorCode.UnknownVirtualHost,
+      `plan for ${JSON.stringify(hostId)}: no such virtual host among the ${hosts} simulated ` +
+        '(compile plans against virtualAgentInfos(fleet))',
+    );
+  }
+}
+
+export function isUnknownVirtualHostError(err: unknown): err is UnknownVirtualHostError {
+  return err instanceof UnknownVirtualHostError;
+}
+
+/** A simulator output file (backfill) could not be created or written; `path` names it. */
+export class SimulatorOutputError extends AgentError {
+  override name = 'SimulatorOutputError';
+  constructor(
+    readonly path: string,
+    options?: { cause?: unknown },
+  ) {
+    const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
+    super(AgentErrorCode.SimulatorOutput, `cannot write ${path}: ${reason}`, options);
+  }
+}
+
+export function isSimulatorOutputError(err: unknown): err is SimulatorOutputError {
+  return err instanceof SimulatorOutputError;
 }

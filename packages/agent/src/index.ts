@@ -27,5 +27,6 @@ export * from './process-tree.js';
 export * from './publisher.js';
 export * from './ramlog-writer.js';
 export * from './sampling-loop.js';
+export * from './simulator/index.js';
 export * from './spool.js';
 export * from './workloads/index.js';

@@ -6,6 +6,7 @@ import { exportCommand } from './export-command.js';
 import { demoCommand } from './demo-command.js';
 import { scoreCommand } from './score-command.js';
 import { reportCommand } from './report-command.js';
+import { simulateCommand } from './simulate-command.js';
 import type { CliIo } from './io.js';
 import { isUsageError } from './usage-error.js';
 
@@ -30,6 +31,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(exportCommand(io));
   program.addCommand(reportCommand(io));
   program.addCommand(scoreCommand(io));
+  program.addCommand(simulateCommand(io));
   program.addCommand(demoCommand(io));
   for (const cmd of program.commands) applyExitOverride(cmd);
   return program;
