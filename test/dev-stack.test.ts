@@ -13,9 +13,16 @@ function processAlive(pid: number): boolean {
 }
 
 describe('faultline dev', () => {
-  it('brings up nats, redis and the controller as healthy background processes, and down leaves nothing running with the ports free', async () => {
+  it('brings up nats, redis, the controller and the detector as healthy background processes, and down leaves nothing running with the ports free', async () => {
     await using dir = tempDir('faultline-dev-');
-    const ports = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+    const ports = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const flags = [
       '--dir',
       dir.path,
@@ -29,6 +36,8 @@ describe('faultline dev', () => {
       String(ports[3]),
       '--controller-metrics-port',
       String(ports[4]),
+      '--detector-metrics-port',
+      String(ports[5]),
     ];
     let pids: number[] = [];
     try {
@@ -46,6 +55,7 @@ describe('faultline dev', () => {
         ['nats', true],
         ['redis', true],
         ['controller', true],
+        ['detector', true],
       ]);
       pids = services.map((s) => s.pid);
       for (const p of ports) expect(await isListening(p)).toBe(true);

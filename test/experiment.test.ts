@@ -48,6 +48,7 @@ describe('a phased experiment across 3 local agents (real binaries)', () => {
       redis: await freePort(),
       controller: await freePort(),
       controllerMetrics: await freePort(),
+      detectorMetrics: await freePort(),
       agents: await consecutivePorts(3),
     };
     const stackFlags = [
@@ -61,6 +62,8 @@ describe('a phased experiment across 3 local agents (real binaries)', () => {
       String(ports.controller),
       '--controller-metrics-port',
       String(ports.controllerMetrics),
+      '--detector-metrics-port',
+      String(ports.detectorMetrics),
     ];
     const controller = ['--controller', `127.0.0.1:${ports.controller}`];
     try {

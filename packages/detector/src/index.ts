@@ -20,3 +20,6 @@ export * from './isolation-forest.js';
 export * from './matrix.js';
 export * from './offline/index.js';
 export * from './report/index.js';
+export * from './runner/index.js';
+export { DETECTOR_USAGE, parseDetectorConfig } from './config.js';
+export type { DetectorConfig, DetectorLogLevel } from './config.js';

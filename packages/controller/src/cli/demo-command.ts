@@ -4,12 +4,18 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { ExperimentState, type Experiment } from '@faultline/protocol';
-import { exportExperiment } from '@faultline/detector';
+import {
+  buildReportDocument,
+  collectLiveReportInput,
+  exportExperiment,
+  writeReport,
+} from '@faultline/detector';
 import { DevStack, devServices, stackUrls } from '../dev/dev-stack.js';
 import { ControlClient } from './control-client.js';
 import { follow } from './experiment-commands.js';
 import type { CliIo } from './io.js';
 import { renderTable } from './output.js';
+import { renderReportSummary } from './report-command.js';
 import { parsePositiveInt } from './parse.js';
 
 const DEMO_SPEC = fileURLToPath(new URL('../../../../examples/demo.yaml', import.meta.url));
@@ -23,6 +29,28 @@ async function waitForAgents(c: ControlClient, n: number, timeoutMs: number): Pr
       throw new Error(`only ${agents.length} of ${n} agents connected after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/**
+ * Waits until the detector has scored everything it was given: the pending and ack-pending
+ * messages of its consumers, read from its /metrics, are 0 twice in a row.
+ */
+async function waitForDetector(metricsPort: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let quiet = 0;
+  while (Date.now() < deadline) {
+    const body = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, { signal: AbortSignal.timeout(2000) })
+      .then((r) => (r.ok ? r.text() : ''))
+      .catch(() => '');
+    const pending = [
+      ...body.matchAll(/^faultline_detector_consumer_(?:ack_)?pending_messages\{[^}]*\} (\S+)$/gm),
+    ];
+    const total = pending.reduce((sum, x) => sum + Number(x[1]), 0);
+    quiet = pending.length > 0 && total === 0 ? quiet + 1 : 0;
+    if (quiet >= 2) return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
 }
 
 /** Per anomaly type: injected, reached target, median achieved start delay. */
@@ -52,7 +80,7 @@ export function truthSummary(exp: Experiment): string {
 export function demoCommand(io: CliIo): Command {
   return new Command('demo')
     .description(
-      'start the local stack with 3 agents, run examples/demo.yaml (~2 min), export it, print a summary',
+      'start the local stack with 3 agents and the detector, run examples/demo.yaml (~2 min), export the dataset, write the report, print a summary',
     )
     .option('--agents <n>', 'number of local agents', parsePositiveInt('--agents', 64), 3)
     .option('--spec <file>', 'experiment spec to run instead of examples/demo.yaml')
@@ -86,10 +114,24 @@ export function demoCommand(io: CliIo): Command {
           outDir: join(out, 'dataset'),
         });
         io.out(`\nexperiment ${done.experimentId}: ${done.message}\n\n`);
+        io.out('what was injected (truth windows, requested vs achieved):\n');
         io.out(truthSummary(done));
         io.out(
           `\nlabelled dataset: ${join(out, 'dataset')} (${manifest.samples} samples, ${done.truth.length} truth windows)\n`,
         );
+        io.out('waiting for the detector to score the last samples\n');
+        if (!(await waitForDetector(stack.options.detectorMetricsPort, 120_000))) {
+          io.err('the detector did not catch up within 120 s; the report shows what it scored so far\n');
+        }
+        const input = await collectLiveReportInput({
+          natsUrl: urls.nats,
+          experimentId: exp.experimentId,
+          title: done.name,
+        });
+        const doc = buildReportDocument(input);
+        const written = await writeReport(doc, join(out, 'report'));
+        io.out('\nhow the detector did (against the truth windows):\n');
+        io.out(renderReportSummary(doc, written.htmlPath));
         if (done.state !== ExperimentState.EXPERIMENT_STATE_SUCCEEDED) io.setExitCode(1);
       } finally {
         client.close();

@@ -13,6 +13,7 @@ interface DevFlags {
   controllerMetricsPort?: number;
   agents?: number;
   agentMetricsPort?: number;
+  detectorMetricsPort?: number;
 }
 
 function stackOptions(flags: DevFlags): DevStackOptions {
@@ -25,6 +26,7 @@ function stackOptions(flags: DevFlags): DevStackOptions {
     controllerMetricsPort: flags.controllerMetricsPort,
     agents: flags.agents,
     agentMetricsPort: flags.agentMetricsPort,
+    detectorMetricsPort: flags.detectorMetricsPort,
   };
 }
 
@@ -52,6 +54,11 @@ function withStackFlags(cmd: Command): Command {
       parsePort('--agent-metrics-port'),
     )
     .option(
+      '--detector-metrics-port <port>',
+      'detector /metrics and /healthz port (default 15053)',
+      parsePort('--detector-metrics-port'),
+    )
+    .option(
       '--controller-metrics-port <port>',
       'controller /metrics and /healthz port (default 15052)',
       parsePort('--controller-metrics-port'),
@@ -64,7 +71,9 @@ export function devCommand(io: CliIo): Command {
 
   withStackFlags(dev.command('up'))
     .option('--agents <n>', 'number of local agents to start (default 0)', parsePositiveInt('--agents', 64))
-    .description('start nats-server (JetStream), redis-server, the controller and N agents in the background')
+    .description(
+      'start nats-server (JetStream), redis-server, the controller, the detector and N agents in the background',
+    )
     .action(async (flags: DevFlags) => {
       const stack = new DevStack(stackOptions(flags));
       await stack.up(devServices(stack.options), (m) => io.out(`${m}\n`));

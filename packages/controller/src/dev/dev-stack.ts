@@ -20,6 +20,8 @@ export interface DevStackOptions {
   controllerPort?: number;
   /** Controller /metrics and /healthz port. Default 15052. */
   controllerMetricsPort?: number;
+  /** Detector /metrics and /healthz port. Default 15053. */
+  detectorMetricsPort?: number;
   /** Number of local agents, [0, 64]. Default 0. */
   agents?: number;
   /** First agent /metrics port; agent i uses agentMetricsPort + i. Default 15100. */
@@ -67,6 +69,7 @@ export function resolveDevStackOptions(raw: DevStackOptions = {}): ResolvedDevSt
     redisPort: port('redisPort', raw.redisPort, 16379),
     controllerPort: port('controllerPort', raw.controllerPort, 15051),
     controllerMetricsPort: port('controllerMetricsPort', raw.controllerMetricsPort, 15052),
+    detectorMetricsPort: port('detectorMetricsPort', raw.detectorMetricsPort, 15053),
     agents: agentCount(raw.agents),
     agentMetricsPort: port('agentMetricsPort', raw.agentMetricsPort, 15100),
     startTimeoutMs,
@@ -132,10 +135,32 @@ function ourBin(relative: string): string {
   return fileURLToPath(new URL(relative, import.meta.url));
 }
 
-/** The agent binary of @faultline/agent (its dist/bin next to its public index). */
-function agentBin(): string {
-  const index = createRequire(import.meta.url).resolve('@faultline/agent');
-  return join(dirname(index), 'bin', 'faultline-agent.js');
+/** A binary of one of our packages: its dist/bin next to its public index. */
+function packageBin(pkg: string, bin: string): string {
+  const index = createRequire(import.meta.url).resolve(pkg);
+  return join(dirname(index), 'bin', `${bin}.js`);
+}
+
+/** One detector replica owning every partition, trained on each host's first samples or its experiment's warm-up. */
+export function detectorService(o: ResolvedDevStackOptions): ServiceSpec {
+  const urls = stackUrls(o);
+  return {
+    name: 'detector',
+    command: process.execPath,
+    args: [
+      packageBin('@faultline/detector', 'faultline-detector'),
+      '--nats',
+      urls.nats,
+      '--replica-id',
+      'local',
+      '--metrics-port',
+      String(o.detectorMetricsPort),
+      '--metrics-host',
+      '127.0.0.1',
+    ],
+    ports: [o.detectorMetricsPort],
+    health: () => probeHttp(`http://127.0.0.1:${o.detectorMetricsPort}/healthz`),
+  };
 }
 
 /** Local agent i: `local-<i>`, labelled role=worker and index=<i>. */
@@ -147,7 +172,7 @@ export function agentService(o: ResolvedDevStackOptions, i: number): ServiceSpec
     name: `agent-${i}`,
     command: process.execPath,
     args: [
-      agentBin(),
+      packageBin('@faultline/agent', 'faultline-agent'),
       'serve',
       '--agent-id',
       id,
@@ -167,7 +192,7 @@ export function agentService(o: ResolvedDevStackOptions, i: number): ServiceSpec
   };
 }
 
-/** The whole local stack: infrastructure, the controller, then the agents. */
+/** The whole local stack: infrastructure, the controller, the detector, then the agents. */
 export function devServices(o: ResolvedDevStackOptions): ServiceSpec[] {
   const urls = stackUrls(o);
   return [
@@ -189,6 +214,7 @@ export function devServices(o: ResolvedDevStackOptions): ServiceSpec[] {
       ports: [o.controllerPort, o.controllerMetricsPort],
       health: () => probeHttp(`http://127.0.0.1:${o.controllerMetricsPort}/healthz`),
     },
+    detectorService(o),
     ...Array.from({ length: o.agents }, (_, i) => agentService(o, i)),
   ];
 }

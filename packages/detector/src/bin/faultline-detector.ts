@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+/**
+ * `faultline-detector`: one replica of the live detector (see `StreamRunner`). Configuration
+ * from flags and environment (`faultline-detector --help`), pino JSON logs on stdout,
+ * `/metrics` and `/healthz` over HTTP. SIGTERM or SIGINT: final checkpoints, leases released,
+ * connection drained, exit 0. Exit codes: 0 ok, 1 failure, 2 usage error.
+ */
+import { connect } from '@nats-io/transport-node';
+import { pino } from 'pino';
+
+import { DETECTOR_USAGE, parseDetectorConfig } from '../config.js';
+import { isInvalidOptionsError, isUsageError } from '../errors.js';
+import { startMetricsServer } from '../runner/metrics-server.js';
+import { StreamRunner } from '../runner/stream-runner.js';
+
+const log = pino({ name: 'faultline-detector' });
+
+async function main(): Promise<number> {
+  let config;
+  try {
+    config = parseDetectorConfig(process.argv.slice(2));
+  } catch (err) {
+    if (isUsageError(err) || isInvalidOptionsError(err)) {
+      process.stderr.write(`faultline-detector: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  if (config === 'help') {
+    process.stdout.write(DETECTOR_USAGE);
+    return 0;
+  }
+  log.level = config.logLevel;
+  const replicaId = config.runner.replicaId;
+  const nc = await connect({
+    servers: config.natsUrl.split(',').map((s) => s.trim()),
+    name: `faultline-detector ${replicaId}`,
+    maxReconnectAttempts: -1,
+  });
+  const runner = new StreamRunner(nc, config.runner, { log });
+  await runner.start();
+  const http =
+    config.metricsPort >= 0
+      ? await startMetricsServer(runner.metrics.registry, () => runner.health(), {
+          port: config.metricsPort,
+          host: config.metricsHost,
+        })
+      : undefined;
+  log.info(
+    { nats: config.natsUrl, replicaId, group: config.runner.group, metricsPort: http?.port ?? -1 },
+    'detector serving',
+  );
+  const closedUnexpectedly = await new Promise<boolean>((resolve) => {
+    process.once('SIGTERM', () => resolve(false));
+    process.once('SIGINT', () => resolve(false));
+    void nc.closed().then(() => resolve(true));
+  });
+  if (closedUnexpectedly) {
+    log.error('NATS connection closed for good: exiting');
+    await http?.close();
+    return 1;
+  }
+  log.info('shutting down: final checkpoints, releasing leases');
+  await runner.stop();
+  await http?.close();
+  await nc.drain();
+  return 0;
+}
+
+main().then(
+  (code) => (process.exitCode = code),
+  (err: unknown) => {
+    log.error({ err }, err instanceof Error ? err.message : String(err));
+    process.exitCode = 1;
+  },
+);

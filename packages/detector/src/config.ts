@@ -1,0 +1,293 @@
+/**
+ * The `faultline-detector` configuration from flags and environment (flags win), resolved
+ * and validated once at startup. A bad value is a startup error naming the flag or field,
+ * never a silent fallback.
+ *
+ * | flag | env | default |
+ * |---|---|---|
+ * | `--nats URL` | `FAULTLINE_NATS_URL` | nats://127.0.0.1:4222 |
+ * | `--replica-id ID` | `FAULTLINE_REPLICA_ID` | `<hostname>-<pid>` |
+ * | `--group NAME` | `FAULTLINE_DETECTOR_GROUP` | faultline-detector |
+ * | `--partitions N` | `FAULTLINE_PARTITIONS` | 16 |
+ * | `--metrics-port N` | `FAULTLINE_DETECTOR_METRICS_PORT` | 15053 (-1 = off, 0 = any free port) |
+ * | `--metrics-host ADDR` | `FAULTLINE_DETECTOR_METRICS_HOST` | 0.0.0.0 |
+ * | `--lease-ttl-ms N` | `FAULTLINE_DETECTOR_LEASE_TTL_MS` | 10000 |
+ * | `--checkpoint-interval-ms N` | `FAULTLINE_DETECTOR_CHECKPOINT_INTERVAL_MS` | 30000 |
+ * | `--max-ack-pending N` | `FAULTLINE_DETECTOR_MAX_ACK_PENDING` | 256 |
+ * | `--stream-replicas N` | `FAULTLINE_STREAM_REPLICAS` | 1 |
+ * | `--log-level LEVEL` | `FAULTLINE_LOG_LEVEL` | info |
+ * | `--trees N` | `FAULTLINE_DETECTOR_TREES` | 100 |
+ * | `--max-samples auto\|N` | `FAULTLINE_DETECTOR_MAX_SAMPLES` | auto |
+ * | `--contamination auto\|F` | `FAULTLINE_DETECTOR_CONTAMINATION` | auto |
+ * | `--seed N` | `FAULTLINE_DETECTOR_SEED` | 0 |
+ * | `--features a,b,…` | `FAULTLINE_DETECTOR_FEATURES` | the feature extractor's defaults |
+ * | `--training-samples N` | `FAULTLINE_DETECTOR_TRAINING_SAMPLES` | 120 |
+ * | `--retrain-every N` | `FAULTLINE_DETECTOR_RETRAIN_EVERY` | 3600 (0 = never) |
+ * | `--retrain-window N` | `FAULTLINE_DETECTOR_RETRAIN_WINDOW` | 256 |
+ * | `--open-threshold F` | `FAULTLINE_DETECTOR_OPEN_THRESHOLD` | 0.3 |
+ * | `--close-threshold F` | `FAULTLINE_DETECTOR_CLOSE_THRESHOLD` | 0.1 |
+ * | `--interval-width F` | `FAULTLINE_DETECTOR_INTERVAL_WIDTH` | 0.95 |
+ * | `--threshold-multiplier F` | `FAULTLINE_DETECTOR_THRESHOLD_MULTIPLIER` | 2 |
+ *
+ * @example
+ * ```ts
+ * const config = parseDetectorConfig(['--nats', 'nats://nats:4222', '--partitions', '32']);
+ * if (config !== 'help') new StreamRunner(nc, config.runner);
+ * ```
+ */
+import { parseArgs } from 'node:util';
+
+import { InvalidOptionsError, UsageError } from './errors.js';
+import { describeValue } from './option-checks.js';
+import type { HostDetectorOptions } from './runner/host-detector.js';
+import {
+  resolveStreamRunnerOptions,
+  type ResolvedStreamRunnerOptions,
+  type StreamRunnerOptions,
+} from './runner/stream-runner.js';
+
+/** pino's levels, plus `silent`. */
+export type DetectorLogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+const LOG_LEVELS: readonly DetectorLogLevel[] = [
+  'fatal',
+  'error',
+  'warn',
+  'info',
+  'debug',
+  'trace',
+  'silent',
+];
+
+/** The process configuration. */
+export interface DetectorConfig {
+  /** NATS server URL(s), comma-separated. */
+  readonly natsUrl: string;
+  /** Port of /metrics and /healthz: -1 off, 0 any free port. */
+  readonly metricsPort: number;
+  readonly metricsHost: string;
+  readonly logLevel: DetectorLogLevel;
+  /** The runner's options, resolved. */
+  readonly runner: ResolvedStreamRunnerOptions;
+}
+
+/** The `--help` text. */
+export const DETECTOR_USAGE = `Usage: faultline-detector [options]
+
+Scores the sample streams of NATS JetStream with Isolation Forest and forecast bands, and
+publishes scores and anomaly events. Replicas of one group share the partitions.
+
+Connection and replicas:
+  --nats URL                   NATS server (env FAULTLINE_NATS_URL; default nats://127.0.0.1:4222)
+  --replica-id ID              this replica's id (env FAULTLINE_REPLICA_ID; default <hostname>-<pid>)
+  --group NAME                 replica group (env FAULTLINE_DETECTOR_GROUP; default faultline-detector)
+  --partitions N               sample partitions (env FAULTLINE_PARTITIONS; default 16)
+  --lease-ttl-ms N             partition lease TTL (env FAULTLINE_DETECTOR_LEASE_TTL_MS; default 10000)
+  --checkpoint-interval-ms N   time between checkpoints (env FAULTLINE_DETECTOR_CHECKPOINT_INTERVAL_MS; default 30000)
+  --max-ack-pending N          consumer max_ack_pending (env FAULTLINE_DETECTOR_MAX_ACK_PENDING; default 256)
+  --stream-replicas N          replicas of the streams it creates (env FAULTLINE_STREAM_REPLICAS; default 1)
+
+Observability:
+  --metrics-port N             /metrics and /healthz port, -1 off (env FAULTLINE_DETECTOR_METRICS_PORT; default 15053)
+  --metrics-host ADDR          their interface (env FAULTLINE_DETECTOR_METRICS_HOST; default 0.0.0.0)
+  --log-level LEVEL            fatal|error|warn|info|debug|trace|silent (env FAULTLINE_LOG_LEVEL; default info)
+
+Model:
+  --trees N                    Isolation Forest trees (env FAULTLINE_DETECTOR_TREES; default 100)
+  --max-samples auto|N         rows per tree (env FAULTLINE_DETECTOR_MAX_SAMPLES; default auto)
+  --contamination auto|F       expected outlier share of the training window (env FAULTLINE_DETECTOR_CONTAMINATION; default auto)
+  --seed N                     forest seed (env FAULTLINE_DETECTOR_SEED; default 0)
+  --features a,b,...           metrics to use, e.g. host.memory_used_bytes,process.rss_bytes (env FAULTLINE_DETECTOR_FEATURES)
+  --training-samples N         training window without an experiment warm-up (env FAULTLINE_DETECTOR_TRAINING_SAMPLES; default 120)
+  --retrain-every N            samples between refits, 0 never (env FAULTLINE_DETECTOR_RETRAIN_EVERY; default 3600)
+  --retrain-window N           unflagged samples a refit uses (env FAULTLINE_DETECTOR_RETRAIN_WINDOW; default 256)
+  --open-threshold F           fused score that opens an event (env FAULTLINE_DETECTOR_OPEN_THRESHOLD; default 0.3)
+  --close-threshold F          fused score under which an event closes (env FAULTLINE_DETECTOR_CLOSE_THRESHOLD; default 0.1)
+  --interval-width F           forecast band coverage (env FAULTLINE_DETECTOR_INTERVAL_WIDTH; default 0.95)
+  --threshold-multiplier F     forecast band widening (env FAULTLINE_DETECTOR_THRESHOLD_MULTIPLIER; default 2)
+
+  -h, --help                   this text
+`;
+
+/** Each flag with its environment variable. */
+const FLAGS = {
+  nats: 'FAULTLINE_NATS_URL',
+  'replica-id': 'FAULTLINE_REPLICA_ID',
+  group: 'FAULTLINE_DETECTOR_GROUP',
+  partitions: 'FAULTLINE_PARTITIONS',
+  'metrics-port': 'FAULTLINE_DETECTOR_METRICS_PORT',
+  'metrics-host': 'FAULTLINE_DETECTOR_METRICS_HOST',
+  'lease-ttl-ms': 'FAULTLINE_DETECTOR_LEASE_TTL_MS',
+  'checkpoint-interval-ms': 'FAULTLINE_DETECTOR_CHECKPOINT_INTERVAL_MS',
+  'max-ack-pending': 'FAULTLINE_DETECTOR_MAX_ACK_PENDING',
+  'stream-replicas': 'FAULTLINE_STREAM_REPLICAS',
+  'log-level': 'FAULTLINE_LOG_LEVEL',
+  trees: 'FAULTLINE_DETECTOR_TREES',
+  'max-samples': 'FAULTLINE_DETECTOR_MAX_SAMPLES',
+  contamination: 'FAULTLINE_DETECTOR_CONTAMINATION',
+  seed: 'FAULTLINE_DETECTOR_SEED',
+  features: 'FAULTLINE_DETECTOR_FEATURES',
+  'training-samples': 'FAULTLINE_DETECTOR_TRAINING_SAMPLES',
+  'retrain-every': 'FAULTLINE_DETECTOR_RETRAIN_EVERY',
+  'retrain-window': 'FAULTLINE_DETECTOR_RETRAIN_WINDOW',
+  'open-threshold': 'FAULTLINE_DETECTOR_OPEN_THRESHOLD',
+  'close-threshold': 'FAULTLINE_DETECTOR_CLOSE_THRESHOLD',
+  'interval-width': 'FAULTLINE_DETECTOR_INTERVAL_WIDTH',
+  'threshold-multiplier': 'FAULTLINE_DETECTOR_THRESHOLD_MULTIPLIER',
+} as const;
+type Flag = keyof typeof FLAGS;
+
+/** `--flag -1` → `--flag=-1`: parseArgs reads a value starting with '-' as another flag. */
+function joinNegativeValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    const next = argv[i + 1];
+    if (/^--[a-z-]+$/.test(arg) && next !== undefined && /^-\d/.test(next)) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else out.push(arg);
+  }
+  return out;
+}
+
+/**
+ * Parses `argv` (without the node and script paths) and `env` into a validated
+ * {@link DetectorConfig}, or `'help'` for `--help`. Throws {@link UsageError} for an unknown
+ * flag or a flag without its value, and {@link InvalidOptionsError} for a value out of range.
+ */
+export function parseDetectorConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): DetectorConfig | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const options = Object.fromEntries(
+      Object.keys(FLAGS).map((flag) => [flag, { type: 'string' as const }]),
+    ) as Record<Flag, { type: 'string' }>;
+    values = parseArgs({
+      args: joinNegativeValues(argv),
+      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}; see faultline-detector --help`);
+  }
+  if (values['help'] === true) return 'help';
+
+  const get = (flag: Flag): { value: string; source: string } | undefined => {
+    const fromFlag = values[flag];
+    if (typeof fromFlag === 'string') return { value: fromFlag, source: `--${flag}` };
+    const fromEnv = env[FLAGS[flag]];
+    return fromEnv === undefined || fromEnv === '' ? undefined : { value: fromEnv, source: FLAGS[flag] };
+  };
+  const num = (flag: Flag): number | undefined => {
+    const v = get(flag);
+    if (v === undefined) return undefined;
+    const n = Number(v.value.trim());
+    if (v.value.trim() === '' || Number.isNaN(n)) {
+      throw new InvalidOptionsError(flag, `${v.source} must be a number, got ${describeValue(v.value)}`);
+    }
+    return n;
+  };
+  const autoOrNum = (flag: Flag): number | 'auto' | undefined =>
+    get(flag)?.value.trim() === 'auto' ? 'auto' : num(flag);
+  const str = (flag: Flag): string | undefined => get(flag)?.value;
+
+  const logLevel = (str('log-level') ?? 'info') as DetectorLogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new InvalidOptionsError(
+      'logLevel',
+      `${get('log-level')?.source ?? '--log-level'} must be one of ${LOG_LEVELS.join(', ')}, got ${describeValue(logLevel)}`,
+    );
+  }
+  const metricsPort = num('metrics-port') ?? 15053;
+  if (!Number.isInteger(metricsPort) || metricsPort < -1 || metricsPort > 65535) {
+    throw new InvalidOptionsError(
+      'metricsPort',
+      `${get('metrics-port')?.source ?? '--metrics-port'} must be -1 (off) or an integer in [0, 65535], got ${metricsPort}`,
+    );
+  }
+  const natsUrl = str('nats') ?? 'nats://127.0.0.1:4222';
+  for (const url of natsUrl.split(',')) {
+    if (!/^(nats|tls|ws|wss):\/\/[^\s]+$|^[^\s:/]+:\d+$/.test(url.trim())) {
+      throw new InvalidOptionsError(
+        'natsUrl',
+        `--nats must be a nats://host:port URL (or a comma-separated list), got ${describeValue(url)}`,
+      );
+    }
+  }
+
+  const detector: HostDetectorOptions = {};
+  const forest: NonNullable<HostDetectorOptions['forest']> = {};
+  const trees = num('trees');
+  if (trees !== undefined) forest.nEstimators = trees;
+  const maxSamples = autoOrNum('max-samples');
+  if (maxSamples !== undefined) forest.maxSamples = maxSamples;
+  const contamination = autoOrNum('contamination');
+  if (contamination !== undefined) forest.contamination = contamination;
+  const seed = str('seed');
+  if (seed !== undefined) forest.seed = /^\d+$/.test(seed.trim()) ? Number(seed.trim()) : seed;
+  if (Object.keys(forest).length > 0) detector.forest = forest;
+  const features = str('features');
+  if (features !== undefined) {
+    detector.features = {
+      metrics: features
+        .split(',')
+        .map((m) => m.trim())
+        .filter((m) => m !== ''),
+    };
+  }
+  const training: NonNullable<HostDetectorOptions['training']> = {};
+  const trainingSamples = num('training-samples');
+  if (trainingSamples !== undefined) training.samples = trainingSamples;
+  const retrainEvery = num('retrain-every');
+  if (retrainEvery !== undefined) training.retrainEverySamples = retrainEvery;
+  const retrainWindow = num('retrain-window');
+  if (retrainWindow !== undefined) training.retrainWindow = retrainWindow;
+  if (Object.keys(training).length > 0) detector.training = training;
+  const events: NonNullable<HostDetectorOptions['events']> = {};
+  const openThreshold = num('open-threshold');
+  if (openThreshold !== undefined) events.openThreshold = openThreshold;
+  const closeThreshold = num('close-threshold');
+  if (closeThreshold !== undefined) events.closeThreshold = closeThreshold;
+  if (Object.keys(events).length > 0) detector.events = events;
+  const bands: NonNullable<HostDetectorOptions['bands']> = {};
+  const intervalWidth = num('interval-width');
+  if (intervalWidth !== undefined) bands.intervalWidth = intervalWidth;
+  const thresholdMultiplier = num('threshold-multiplier');
+  if (thresholdMultiplier !== undefined) bands.thresholdMultiplier = thresholdMultiplier;
+  if (Object.keys(bands).length > 0) detector.bands = bands;
+
+  const runner: StreamRunnerOptions = { detector };
+  const replicaId = str('replica-id');
+  if (replicaId !== undefined) runner.replicaId = replicaId;
+  const group = str('group');
+  if (group !== undefined) runner.group = group;
+  const partitions = num('partitions');
+  if (partitions !== undefined) runner.partitions = partitions;
+  const leaseTtlMs = num('lease-ttl-ms');
+  if (leaseTtlMs !== undefined) runner.leaseTtlMs = leaseTtlMs;
+  const checkpointIntervalMs = num('checkpoint-interval-ms');
+  if (checkpointIntervalMs !== undefined) runner.checkpointIntervalMs = checkpointIntervalMs;
+  const maxAckPending = num('max-ack-pending');
+  if (maxAckPending !== undefined) runner.maxAckPending = maxAckPending;
+  const streamReplicas = num('stream-replicas');
+  if (streamReplicas !== undefined) {
+    if (!Number.isInteger(streamReplicas) || streamReplicas < 1 || streamReplicas > 5) {
+      throw new InvalidOptionsError(
+        'streams.replicas',
+        `${get('stream-replicas')?.source ?? '--stream-replicas'} must be an integer in [1, 5], got ${streamReplicas}`,
+      );
+    }
+    runner.streams = { replicas: streamReplicas };
+  }
+
+  return Object.freeze({
+    natsUrl,
+    metricsPort,
+    metricsHost: str('metrics-host') ?? '0.0.0.0',
+    logLevel,
+    runner: resolveStreamRunnerOptions(runner),
+  });
+}

@@ -1,0 +1,248 @@
+import { AnomalyEventState, type Sample } from '@faultline/protocol';
+import { describe, expect, it } from 'vitest';
+
+import { AnomalyEventTransitionKind, type AnomalyEventTransition } from '../anomaly-events.js';
+import { InvalidOptionsError, MalformedCheckpointError } from '../errors.js';
+import {
+  decodeFloat64,
+  encodeFloat64,
+  HostDetector,
+  mapForestScore,
+  resolveHostDetectorOptions,
+  type HostDetectorOptions,
+  type HostScoreResult,
+} from './host-detector.js';
+import { SyntheticHost, type SyntheticAnomaly } from './synthetic-host.js';
+
+const T0 = 1_763_000_000_000_000_000n;
+const ANOMALIES: SyntheticAnomaly[] = [
+  { kind: 'memory_spike', start: 200, length: 30 },
+  { kind: 'cpu_surge', start: 300, length: 30 },
+];
+
+function run(detector: HostDetector, samples: readonly Sample[]): HostScoreResult[] {
+  return samples.map((s) => {
+    const r = detector.score(s);
+    if (r === undefined) throw new Error(`sample ${s.seq} was skipped`);
+    return r;
+  });
+}
+
+function transitions(results: readonly HostScoreResult[]): AnomalyEventTransition[] {
+  return results.flatMap((r) => r.transitions);
+}
+
+describe('HostDetector', () => {
+  it('opens exactly one event for a planted memory spike and one for a CPU surge, on their first samples', () => {
+    for (const seed of [1, 2, 3, 4, 5]) {
+      const samples = new SyntheticHost({ hostId: 'h', seed, startUnixNano: T0, anomalies: ANOMALIES }).take(
+        420,
+      );
+      const all = transitions(run(new HostDetector('h', {}, { detectorId: 'det-0' }), samples));
+      const opened = all.filter((t) => t.kind === AnomalyEventTransitionKind.Opened);
+      expect(
+        opened.map((t) => Number(t.event.openSampleSeq)),
+        `seed ${seed}`,
+      ).toEqual([201, 301]);
+      const closed = all.filter((t) => t.kind === AnomalyEventTransitionKind.Closed);
+      expect(closed.map((t) => t.event.eventId)).toEqual(opened.map((t) => t.event.eventId));
+      expect(closed.every((t) => t.event.state === AnomalyEventState.ANOMALY_EVENT_STATE_CLOSED)).toBe(true);
+      expect(opened[0]!.event.topMetrics[0]!.metric).toMatch(/^host\.memory_(used|available)_bytes$/);
+      expect(opened[1]!.event.topMetrics.map((m) => m.metric)).toContain('host.cpu_user_seconds_total:rate');
+      expect(opened.every((t) => t.event.detectorId === 'det-0' && t.event.hostId === 'h')).toBe(true);
+    }
+  });
+
+  it('scores every sample, with the forest score 0 until the first model and above 0 after', () => {
+    const samples = new SyntheticHost({ hostId: 'h', seed: 9, startUnixNano: T0 }).take(60);
+    const detector = new HostDetector('h', { training: { samples: 50, minSamples: 8 } });
+    const results = run(detector, samples);
+    // The first sample yields no vector (rates need two), so the 50th vector comes with sample index 50.
+    expect(results.findIndex((r) => r.fitted !== undefined)).toBe(50);
+    expect(results[50]!.fitted).toBe('warmup');
+    expect(results.slice(0, 51).every((r) => r.score.iforestScore === 0)).toBe(true);
+    expect(results.slice(51).every((r) => r.score.iforestScore > 0 && r.score.iforestScore <= 1)).toBe(true);
+    expect(results.map((r) => Number(r.score.sampleSeq))).toEqual(samples.map((s) => Number(s.seq)));
+    expect(results[59]!.score.threshold).toBe(0.3);
+    expect(detector.modelFittedAtUnixNano).toBe(samples[50]!.timeUnixNano);
+  });
+
+  it("fits on an experiment's warm-up window, not on the first N samples, and leaves injected samples out", () => {
+    const samples = new SyntheticHost({
+      hostId: 'h',
+      seed: 4,
+      startUnixNano: T0,
+      experimentId: 'exp-1',
+      warmupSamples: 150,
+    }).take(170);
+    // Label 40 warm-up samples as injected (as if an injection had been recorded there).
+    for (const s of samples.slice(60, 100))
+      s.labels = { ...s.labels!, injectionId: 'inj-1', anomalyType: 'x' };
+    const detector = new HostDetector('h', { training: { samples: 120 } });
+    const results = run(detector, samples);
+    expect(results.findIndex((r) => r.fitted !== undefined)).toBe(150);
+    const state = detector.snapshot();
+    // 149 warm-up vectors (sample 0 gives none), 40 of them injected.
+    expect(decodeFloat64(state.model!.rows).length / detector.options.features.metrics.length).toBe(109);
+  });
+
+  it("collects a new experiment's warm-up while the old model keeps scoring, and refits when it ends", () => {
+    const samples = new SyntheticHost({ hostId: 'h', seed: 5, startUnixNano: T0 }).take(300);
+    samples.forEach((s, i) => {
+      s.labels =
+        i < 200
+          ? { ...s.labels!, experimentId: '' }
+          : { ...s.labels!, experimentId: 'exp-2', phase: i < 260 ? 'warmup' : 'main' };
+    });
+    const detector = new HostDetector('h');
+    const results = run(detector, samples);
+    expect(results.flatMap((r, i) => (r.fitted ? [[i, r.fitted]] : []))).toEqual([
+      [120, 'warmup'],
+      [260, 'warmup'],
+    ]);
+    expect(results.slice(200, 260).every((r) => r.score.iforestScore > 0)).toBe(true);
+  });
+
+  it('refits every retrainEverySamples on the vectors it did not flag', () => {
+    const samples = new SyntheticHost({
+      hostId: 'h',
+      seed: 6,
+      startUnixNano: T0,
+      anomalies: [ANOMALIES[0]!],
+    }).take(420);
+    const detector = new HostDetector('h', { training: { retrainEverySamples: 100, retrainWindow: 64 } });
+    const results = run(detector, samples);
+    expect(results.flatMap((r, i) => (r.fitted ? [[i, r.fitted]] : []))).toEqual([
+      [120, 'warmup'],
+      [220, 'retrain'],
+      [320, 'retrain'],
+    ]);
+    expect(detector.fits).toBe(3);
+    // The spike (samples 200..229, 3.4 GiB more memory) never enters the refit window.
+    const used = detector.metricNames.indexOf('host.memory_used_bytes');
+    const d = detector.options.features.metrics.length;
+    const rows = decodeFloat64(detector.snapshot().model!.rows);
+    expect(rows.length / d).toBe(64);
+    for (let i = 0; i < rows.length / d; i++) expect(rows[i * d + used]).toBeLessThan(5 * 1024 ** 3);
+  });
+
+  it('continues from a snapshot exactly as if it had never stopped, even inside an open event', () => {
+    const samples = new SyntheticHost({ hostId: 'h', seed: 7, startUnixNano: T0, anomalies: ANOMALIES }).take(
+      420,
+    );
+    const options: HostDetectorOptions = {
+      features: { rollingWindow: 5, deltas: true },
+      training: { retrainEverySamples: 150 },
+    };
+    const straight = run(new HostDetector('h', options, { detectorId: 'a' }), samples);
+
+    const first = new HostDetector('h', options, { detectorId: 'a' });
+    const before = run(first, samples.slice(0, 215));
+    expect(first.openEvent()).toBeDefined(); // the memory spike is open at sample 214
+    const saved = JSON.parse(JSON.stringify(first.snapshot())) as unknown;
+    const resumed = HostDetector.restore(saved, options, { detectorId: 'b' });
+    expect(resumed.lastSeq).toBe(215n);
+    expect(resumed.openEvent()?.eventId).toBe(first.openEvent()?.eventId);
+    const after = run(resumed, samples.slice(215));
+
+    const joined = [...before, ...after];
+    for (let i = 0; i < samples.length; i++) {
+      expect(joined[i]!.score.score, `score ${i}`).toBeCloseTo(straight[i]!.score.score, 9);
+      expect(joined[i]!.score.iforestScore, `iforest ${i}`).toBeCloseTo(straight[i]!.score.iforestScore, 9);
+      expect(joined[i]!.score.isAnomaly).toBe(straight[i]!.score.isAnomaly);
+    }
+    const key = (t: AnomalyEventTransition): string => `${t.kind}:${t.event.eventId}:${t.seq}`;
+    expect(transitions(joined).map(key)).toEqual(transitions(straight).map(key));
+    expect(transitions(after).some((t) => t.kind === AnomalyEventTransitionKind.Closed)).toBe(true);
+  });
+
+  it('skips samples at or below the last scored sequence number, and samples of other hosts', () => {
+    const samples = new SyntheticHost({ hostId: 'h', seed: 1, startUnixNano: T0 }).take(3);
+    const detector = new HostDetector('h');
+    run(detector, samples);
+    expect(detector.score(samples[1]!)).toBeUndefined();
+    expect(detector.score(samples[2]!)).toBeUndefined();
+    expect(detector.score({ ...samples[2]!, hostId: 'other', seq: 99n })).toBeUndefined();
+    expect(detector.scoredSamples).toBe(3);
+  });
+
+  it('refuses a snapshot taken with other features, or that is not one', () => {
+    const detector = new HostDetector('h');
+    run(detector, new SyntheticHost({ hostId: 'h', seed: 1, startUnixNano: T0 }).take(10));
+    const state = detector.snapshot();
+    expect(() => HostDetector.restore(state, { features: { metrics: ['host.load1'] } })).toThrow(
+      MalformedCheckpointError,
+    );
+    expect(() => HostDetector.restore(state, { features: { metrics: ['host.load1'] } })).toThrow(
+      /malformed checkpoint of host "h": holds 17 band states, the options give 1 metrics/,
+    );
+    expect(() => HostDetector.restore({ ...state, format: 'x' })).toThrow(
+      /format must be "faultline.host-detector"/,
+    );
+    expect(() => HostDetector.restore(null)).toThrow(MalformedCheckpointError);
+  });
+
+  it('validates its options, naming the field with its part', () => {
+    expect(() => resolveHostDetectorOptions({ forest: { nEstimators: 0 } })).toThrow(
+      'forest.nEstimators must be an integer in [1, 10000], got 0',
+    );
+    expect(() => resolveHostDetectorOptions({ training: { samples: 50, minSamples: 60 } })).toThrow(
+      'training.minSamples must be an integer in [8, 50], got 60',
+    );
+    expect(() => resolveHostDetectorOptions({ bands: { intervalWidth: 1.5 } })).toThrow(
+      'bands.intervalWidth must be in (0, 1), got 1.5',
+    );
+    expect(() => resolveHostDetectorOptions({ events: { openThreshold: 0 } })).toThrow(InvalidOptionsError);
+    expect(() => resolveHostDetectorOptions({ nope: 1 } as HostDetectorOptions)).toThrow(
+      /unknown HostDetector option "nope"/,
+    );
+    const resolved = resolveHostDetectorOptions({});
+    expect(resolved.training).toEqual({
+      samples: 120,
+      warmupPhases: ['warmup', 'baseline', 'baseline1'],
+      minSamples: 32,
+      maxSamples: 1024,
+      retrainEverySamples: 3600,
+      retrainWindow: 256,
+    });
+    expect(resolved.bandOverrides['host.procs_running']?.minStd).toBe(1);
+    expect(resolveHostDetectorOptions(resolved)).toBe(resolved);
+  });
+
+  it('still detects the spike with a contamination fraction, whose fitted threshold is mapped onto the fusion', () => {
+    const samples = new SyntheticHost({
+      hostId: 'h',
+      seed: 2,
+      startUnixNano: T0,
+      anomalies: [ANOMALIES[0]!],
+    }).take(260);
+    const opened = transitions(
+      run(new HostDetector('h', { forest: { contamination: 0.02 } }), samples),
+    ).filter((t) => t.kind === AnomalyEventTransitionKind.Opened);
+    expect(opened.map((t) => Number(t.event.openSampleSeq))).toEqual([201]);
+  });
+});
+
+describe('mapForestScore', () => {
+  it('sends the fitted threshold to the fusion threshold, 0 to 0 and 1 to 1, linearly on each side', () => {
+    expect(mapForestScore(0.6, 0.6, 0.5)).toBe(0.5);
+    expect(mapForestScore(1, 0.6, 0.5)).toBe(1);
+    expect(mapForestScore(0, 0.6, 0.5)).toBe(0);
+    expect(mapForestScore(0.8, 0.6, 0.5)).toBeCloseTo(0.75, 12);
+    expect(mapForestScore(0.3, 0.6, 0.5)).toBeCloseTo(0.25, 12);
+    expect(mapForestScore(0.7, 0.5, 0.5)).toBeCloseTo(0.7, 12);
+  });
+});
+
+describe('encodeFloat64', () => {
+  it('round-trips values bit for bit through little-endian base64', () => {
+    const values = Float64Array.from([0, -0, 1.5, -1e308, 5e-324, Math.PI]);
+    const back = decodeFloat64(encodeFloat64(values));
+    expect([...back]).toEqual([...values]);
+    expect(Object.is(back[1], -0)).toBe(true);
+    expect(encodeFloat64(Float64Array.from([1]))).toBe(
+      Buffer.from([0, 0, 0, 0, 0, 0, 0xf0, 0x3f]).toString('base64'),
+    );
+    expect(() => decodeFloat64(Buffer.from([1, 2, 3]).toString('base64'))).toThrow(/not a multiple of 8/);
+  });
+});
