@@ -75,6 +75,8 @@ describe('parseDetectorConfig', () => {
       '5000',
       '--max-ack-pending',
       '64',
+      '--batch-linger-ms',
+      '5',
       '--stream-replicas',
       '3',
       '--log-level',
@@ -86,7 +88,12 @@ describe('parseDetectorConfig', () => {
     expect(d.training).toMatchObject({ samples: 200, retrainEverySamples: 0, retrainWindow: 300 });
     expect(d.events).toMatchObject({ openThreshold: 0.4, closeThreshold: 0.2 });
     expect(d.bands).toMatchObject({ intervalWidth: 0.9, thresholdMultiplier: 3 });
-    expect(c.runner).toMatchObject({ leaseTtlMs: 2000, checkpointIntervalMs: 5000, maxAckPending: 64 });
+    expect(c.runner).toMatchObject({
+      leaseTtlMs: 2000,
+      checkpointIntervalMs: 5000,
+      maxAckPending: 64,
+      batchLingerMs: 5,
+    });
     expect(c.runner.streams.replicas).toBe(3);
     expect(c.logLevel).toBe('debug');
   });

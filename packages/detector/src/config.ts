@@ -14,6 +14,7 @@
  * | `--lease-ttl-ms N` | `FAULTLINE_DETECTOR_LEASE_TTL_MS` | 10000 |
  * | `--checkpoint-interval-ms N` | `FAULTLINE_DETECTOR_CHECKPOINT_INTERVAL_MS` | 30000 |
  * | `--max-ack-pending N` | `FAULTLINE_DETECTOR_MAX_ACK_PENDING` | 256 |
+ * | `--batch-linger-ms N` | `FAULTLINE_DETECTOR_BATCH_LINGER_MS` | 20 |
  * | `--stream-replicas N` | `FAULTLINE_STREAM_REPLICAS` | 1 |
  * | `--log-level LEVEL` | `FAULTLINE_LOG_LEVEL` | info |
  * | `--trees N` | `FAULTLINE_DETECTOR_TREES` | 100 |
@@ -84,6 +85,7 @@ Connection and replicas:
   --lease-ttl-ms N             partition lease TTL (env FAULTLINE_DETECTOR_LEASE_TTL_MS; default 10000)
   --checkpoint-interval-ms N   time between checkpoints (env FAULTLINE_DETECTOR_CHECKPOINT_INTERVAL_MS; default 30000)
   --max-ack-pending N          consumer max_ack_pending (env FAULTLINE_DETECTOR_MAX_ACK_PENDING; default 256)
+  --batch-linger-ms N          wait for more messages to score together (env FAULTLINE_DETECTOR_BATCH_LINGER_MS; default 20)
   --stream-replicas N          replicas of the streams it creates (env FAULTLINE_STREAM_REPLICAS; default 1)
 
 Observability:
@@ -119,6 +121,7 @@ const FLAGS = {
   'lease-ttl-ms': 'FAULTLINE_DETECTOR_LEASE_TTL_MS',
   'checkpoint-interval-ms': 'FAULTLINE_DETECTOR_CHECKPOINT_INTERVAL_MS',
   'max-ack-pending': 'FAULTLINE_DETECTOR_MAX_ACK_PENDING',
+  'batch-linger-ms': 'FAULTLINE_DETECTOR_BATCH_LINGER_MS',
   'stream-replicas': 'FAULTLINE_STREAM_REPLICAS',
   'log-level': 'FAULTLINE_LOG_LEVEL',
   trees: 'FAULTLINE_DETECTOR_TREES',
@@ -272,6 +275,8 @@ export function parseDetectorConfig(
   if (checkpointIntervalMs !== undefined) runner.checkpointIntervalMs = checkpointIntervalMs;
   const maxAckPending = num('max-ack-pending');
   if (maxAckPending !== undefined) runner.maxAckPending = maxAckPending;
+  const batchLingerMs = num('batch-linger-ms');
+  if (batchLingerMs !== undefined) runner.batchLingerMs = batchLingerMs;
   const streamReplicas = num('stream-replicas');
   if (streamReplicas !== undefined) {
     if (!Number.isInteger(streamReplicas) || streamReplicas < 1 || streamReplicas > 5) {

@@ -112,11 +112,14 @@ describe('HostDetector', () => {
     }).take(420);
     const detector = new HostDetector('h', { training: { retrainEverySamples: 100, retrainWindow: 64 } });
     const results = run(detector, samples);
-    expect(results.flatMap((r, i) => (r.fitted ? [[i, r.fitted]] : []))).toEqual([
-      [120, 'warmup'],
-      [220, 'retrain'],
-      [320, 'retrain'],
-    ]);
+    const fits = results.flatMap((r, i) => (r.fitted ? [[i, r.fitted] as const] : []));
+    expect(fits.map(([, why]) => why)).toEqual(['warmup', 'retrain', 'retrain']);
+    // 100 samples after the previous fit, plus the host's offset of less than 100 / 4.
+    expect(fits[0]![0]).toBe(120);
+    expect(fits[1]![0] - fits[0]![0]).toBeGreaterThanOrEqual(100);
+    expect(fits[1]![0] - fits[0]![0]).toBeLessThan(125);
+    expect(fits[2]![0] - fits[1]![0]).toBeGreaterThanOrEqual(100);
+    expect(fits[2]![0] - fits[1]![0]).toBeLessThan(125);
     expect(detector.fits).toBe(3);
     // The spike (samples 200..229, 3.4 GiB more memory) never enters the refit window.
     const used = detector.metricNames.indexOf('host.memory_used_bytes');
@@ -124,6 +127,19 @@ describe('HostDetector', () => {
     const rows = decodeFloat64(detector.snapshot().model!.rows);
     expect(rows.length / d).toBe(64);
     for (let i = 0; i < rows.length / d; i++) expect(rows[i * d + used]).toBeLessThan(5 * 1024 ** 3);
+  });
+
+  it('spreads the refits of hosts that started together', () => {
+    const firstRetrain = Array.from({ length: 20 }, (_, h) => {
+      const samples = new SyntheticHost({ hostId: `host-${h}`, seed: h, startUnixNano: T0 }).take(400);
+      const results = run(new HostDetector(`host-${h}`, { training: { retrainEverySamples: 200 } }), samples);
+      return results.findIndex((r) => r.fitted === 'retrain');
+    });
+    for (const i of firstRetrain) {
+      expect(i).toBeGreaterThanOrEqual(320);
+      expect(i).toBeLessThan(370);
+    }
+    expect(new Set(firstRetrain).size).toBeGreaterThanOrEqual(15);
   });
 
   it('continues from a snapshot exactly as if it had never stopped, even inside an open event', () => {

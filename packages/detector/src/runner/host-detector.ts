@@ -32,10 +32,11 @@
  * `training.maxSamples` keeps its latest vectors; one shorter than `training.minSamples` at
  * the end of a warm-up keeps collecting until it holds `training.samples`.
  *
- * After that, every `training.retrainEverySamples` scored samples the scaler and forest are
- * refitted on the last `training.retrainWindow` vectors the detector did not flag (neither
- * anomalous nor inside an open event), so the model follows slow drift without learning the
- * incidents. With `contamination: 'auto'` the forest's threshold is 0.5 and scores reach the
+ * After that, every `training.retrainEverySamples` scored samples (plus a per-host offset of
+ * up to a quarter of that, so that hosts started together do not all refit at once) the
+ * scaler and forest are refitted on the last `training.retrainWindow` vectors the detector did
+ * not flag (neither anomalous nor inside an open event), so the model follows slow drift
+ * without learning the incidents. With `contamination: 'auto'` the forest's threshold is 0.5 and scores reach the
  * fusion as they are; a contamination fraction gives each fit its own threshold t = −offset,
  * and scores are mapped ({@link mapForestScore}) so that t lands on the fusion's
  * `iforestThreshold`, so one fusion setting serves every fitted model.
@@ -761,13 +762,27 @@ export class HostDetector {
     this.#sinceFit++;
     if (
       t.retrainEverySamples > 0 &&
-      this.#sinceFit >= t.retrainEverySamples &&
+      this.#sinceFit >= t.retrainEverySamples + this.#retrainJitter() &&
       this.#retrain.count >= t.minSamples
     ) {
       this.#fit(this.#retrain.ordered(), sample.timeUnixNano);
       return ModelFitReason.Retrain;
     }
     return undefined;
+  }
+
+  /**
+   * Extra samples before this host's next refit, in [0, retrainEverySamples / 4): hosts that
+   * started together would otherwise refit in the same second, every time. A hash of the host
+   * and the fit count, so a restored detector refits where the original would have.
+   */
+  #retrainJitter(): number {
+    const spread = Math.floor(this.options.training.retrainEverySamples / 4);
+    if (spread < 1) return 0;
+    const key = `${this.hostId}:${this.#fits}`;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+    return h % spread;
   }
 
   #fit(rows: Float64Array, atUnixNano: bigint): void {

@@ -70,6 +70,8 @@ export interface PartitionWorkerConfig {
   readonly fetchBatch: number;
   /** Most queued messages scored as one group. */
   readonly maxBatchMessages: number;
+  /** How long the oldest queued message may wait for others to join its group, ms. */
+  readonly batchLingerMs: number;
   /** Messages whose outputs may be in flight before the worker waits. */
   readonly maxInFlight: number;
   /** Time between checkpoints, ms. */
@@ -137,6 +139,8 @@ export class PartitionWorker {
   readonly #hosts = new Map<string, HostDetector>();
   readonly #dirty = new Set<HostDetector>();
   #queue: JsMsg[] = [];
+  /** When the oldest message of the queue arrived (local ms). */
+  #queuedSinceMs = 0;
   #inflight: Array<Promise<void>> = [];
   #messages: ConsumerMessages | undefined;
   #pumping: Promise<void> | undefined;
@@ -299,6 +303,7 @@ export class PartitionWorker {
 
   #enqueue(m: JsMsg): void {
     if (this.#stopping) return;
+    if (this.#queue.length === 0) this.#queuedSinceMs = this.#d.now();
     this.#queue.push(m);
     this.#kick();
   }
@@ -317,7 +322,13 @@ export class PartitionWorker {
     await yieldToEventLoop();
     try {
       while (this.#queue.length > 0 && !this.#stopping) {
+        const linger = this.config.batchLingerMs - (this.#d.now() - this.#queuedSinceMs);
+        if (linger > 0 && this.#queue.length < this.config.maxBatchMessages) {
+          await new Promise<void>((resolve) => setTimeout(resolve, linger));
+          if (this.#stopping) break;
+        }
         const group = this.#queue.splice(0, this.config.maxBatchMessages);
+        this.#queuedSinceMs = this.#d.now();
         await this.#process(group);
       }
       if (!this.#stopping && this.#d.now() - this.#lastCheckpointMs >= this.config.checkpointIntervalMs) {

@@ -72,6 +72,14 @@ export interface StreamRunnerOptions {
    * host's model in the CPU cache under backlog). Integer in [1, 10000]; default 64.
    */
   maxBatchMessages?: number;
+  /**
+   * How long a partition lets a message wait for others to join its group, ms: up to this
+   * much detection latency for fewer, larger groups (a simulator's batches hold one sample of
+   * each of many hosts, and a host's model is only warm in the CPU cache for several samples in
+   * a row). 0 scores each message as soon as the partition is free. Integer in [0, 1000];
+   * default 20.
+   */
+  batchLingerMs?: number;
   /** Messages per partition whose outputs may be in flight. Integer in [1, 10000]; default 64. */
   maxInFlight?: number;
   /** Scores per ScoreBatch message. Integer in [1, 100000]; default 1000. */
@@ -102,6 +110,7 @@ export interface ResolvedStreamRunnerOptions {
   readonly ackWaitMs: number;
   readonly fetchBatch: number;
   readonly maxBatchMessages: number;
+  readonly batchLingerMs: number;
   readonly maxInFlight: number;
   readonly maxScoresPerMessage: number;
   readonly lagPollMs: number;
@@ -121,6 +130,7 @@ const RUNNER_KEYS = [
   'ackWaitMs',
   'fetchBatch',
   'maxBatchMessages',
+  'batchLingerMs',
   'maxInFlight',
   'maxScoresPerMessage',
   'lagPollMs',
@@ -181,6 +191,7 @@ export function resolveStreamRunnerOptions(raw: StreamRunnerOptions = {}): Resol
     ackWaitMs: checkInteger(o['ackWaitMs'], 30_000, 'ackWaitMs', 1000, 3_600_000),
     fetchBatch: checkInteger(o['fetchBatch'], 16, 'fetchBatch', 1, 10_000),
     maxBatchMessages: checkInteger(o['maxBatchMessages'], 64, 'maxBatchMessages', 1, 10_000),
+    batchLingerMs: checkInteger(o['batchLingerMs'], 20, 'batchLingerMs', 0, 1000),
     maxInFlight: checkInteger(o['maxInFlight'], 64, 'maxInFlight', 1, 10_000),
     maxScoresPerMessage: checkInteger(o['maxScoresPerMessage'], 1000, 'maxScoresPerMessage', 1, 100_000),
     lagPollMs: checkInteger(o['lagPollMs'], 5000, 'lagPollMs', 100, 3_600_000),
@@ -520,6 +531,7 @@ export class StreamRunner {
         ackWaitMs: o.ackWaitMs,
         fetchBatch: o.fetchBatch,
         maxBatchMessages: o.maxBatchMessages,
+        batchLingerMs: o.batchLingerMs,
         maxInFlight: o.maxInFlight,
         checkpointIntervalMs: o.checkpointIntervalMs,
         maxScoresPerMessage: o.maxScoresPerMessage,
