@@ -107,6 +107,7 @@ export class ControllerServer {
   readonly scheduler: Scheduler;
   private http: HttpServer | undefined;
   private readonly errors: Counter;
+  private heartbeat: NodeJS.Timeout | undefined;
   port = 0;
   metricsPort = 0;
 
@@ -155,7 +156,6 @@ export class ControllerServer {
         return r;
       },
       leaseMs: this.options.leaseMs,
-      heartbeatMs: this.options.heartbeatMs,
       partitions: this.options.partitions,
       nowNs: () => BigInt(Date.now()) * 1_000_000n,
       onError: (err: unknown, where: string) => this.reportError(err, where),
@@ -179,6 +179,11 @@ export class ControllerServer {
     );
     if (this.options.natsUrl) await this.ensureStreams(this.options.natsUrl);
     await this.scheduler.resume();
+    this.heartbeat = setInterval(() => {
+      this.scheduler
+        .heartbeat(this.options.leaseMs)
+        .catch((err: unknown) => this.reportError(err, 'heartbeat'));
+    }, this.options.heartbeatMs);
     if (this.options.metricsPort >= 0) await this.startHttp();
   }
 
@@ -224,6 +229,7 @@ export class ControllerServer {
 
   /** Stops serving; experiments stay in Redis for the next controller. */
   async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
     this.scheduler.close();
     // Agents hold WatchAssignments open forever: give unary calls a moment, then cut streams.
     await new Promise<void>((resolve) => {

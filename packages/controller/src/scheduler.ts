@@ -96,6 +96,18 @@ export class Scheduler {
     return [...this.connections.keys()].sort();
   }
 
+  /**
+   * One heartbeat for every connected agent: a message on each WatchAssignments stream (the
+   * agents' dead-man switch) and their leases renewed in one Redis pipeline.
+   */
+  async heartbeat(leaseMs: number): Promise<void> {
+    const nowNs = this.nowNs();
+    for (const conn of this.connections.values()) {
+      conn.send({ assignment: { $case: 'heartbeat', value: { timeUnixNano: nowNs } } });
+    }
+    await this.store.renewLeases([...this.connections.keys()], leaseMs, nowNs);
+  }
+
   /** An agent opened WatchAssignments: re-send the plan of any experiment it is part of. */
   async attach(conn: AgentConnection): Promise<void> {
     this.connections.set(conn.agentId, conn);
@@ -168,7 +180,7 @@ export class Scheduler {
       await this.finish(experimentId, ExperimentState.EXPERIMENT_STATE_FAILED, problems.join('; '));
       return (await this.store.getExperiment(experimentId))!;
     }
-    for (const a of accepted) await this.store.setAgentExperiment(a, experimentId);
+    await this.store.setAgentsExperiment(accepted, experimentId);
     const message = problems.length > 0 ? `running without: ${problems.join('; ')}` : 'running';
     await this.store.updateExperiment(experimentId, {
       state: ExperimentState.EXPERIMENT_STATE_RUNNING,
@@ -236,7 +248,7 @@ export class Scheduler {
       message,
       endUnixNano: this.nowNs(),
     });
-    for (const a of exp?.agentIds ?? []) await this.store.setAgentExperiment(a, undefined);
+    await this.store.setAgentsExperiment(exp?.agentIds ?? [], undefined);
     await this.event(experimentId, 'state', '', `${ExperimentState[state]}: ${message}`);
   }
 

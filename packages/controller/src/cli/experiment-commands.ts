@@ -132,8 +132,17 @@ function renderExperiment(e: Experiment, format: OutputFormat): string {
   );
 }
 
-/** Waits for an experiment to end, with a progress bar on a TTY and event lines otherwise. */
-export async function follow(c: ControlClient, id: string, io: CliIo, bar: boolean): Promise<Experiment> {
+/**
+ * Waits for an experiment to end, with a progress bar on a TTY and event lines otherwise;
+ * `allEvents` also prints every progress report (each agent's state changes).
+ */
+export async function follow(
+  c: ControlClient,
+  id: string,
+  io: CliIo,
+  bar: boolean,
+  allEvents = false,
+): Promise<Experiment> {
   const exp = await c.get(id);
   const total = Math.max(1, Number((exp.endUnixNano - exp.startUnixNano) / 1_000_000_000n));
   const progress = bar
@@ -154,7 +163,7 @@ export async function follow(c: ControlClient, id: string, io: CliIo, bar: boole
         Math.max(0, (Date.now() - Number(exp.startUnixNano / 1_000_000n)) / 1000),
       );
       progress.update(Math.round(elapsed), { phase, hosts: exp.agentIds.length, inj: injections });
-    } else {
+    } else if (allEvents || e.kind !== 'progress' || e.message.endsWith(' done')) {
       io.out(`${iso(e.timeUnixNano)} ${e.kind.padEnd(8)} ${e.agentId || '-'} ${e.message}\n`);
     }
   });
@@ -230,7 +239,7 @@ export function experimentCommands(io: CliIo): Command[] {
     .addOption(outputOption())
     .action(async (id: string, flags: { follow?: boolean; output: OutputFormat }, cmd: Command) => {
       await withClient(cmd, async (c) => {
-        const exp = flags.follow ? await follow(c, id, io, false) : await c.get(id);
+        const exp = flags.follow ? await follow(c, id, io, false, true) : await c.get(id);
         io.out(renderExperiment(exp, flags.output));
       });
     });

@@ -45,8 +45,6 @@ export interface ServiceContext {
   duplicateRedis(): Redis;
   /** Agent lease, ms. */
   leaseMs: number;
-  /** Interval of heartbeats on WatchAssignments (also renews the lease), ms. */
-  heartbeatMs: number;
   /** Number of sample partitions. */
   partitions: number;
   nowNs(): bigint;
@@ -96,10 +94,6 @@ export function agentService(
           if (!call.cancelled && call.writable) call.write(m);
         },
       };
-      const beat = async (): Promise<void> => {
-        conn.send({ assignment: { $case: 'heartbeat', value: { timeUnixNano: ctx.nowNs() } } });
-        await ctx.store.renewLease(agentId, ctx.leaseMs, ctx.nowNs());
-      };
       void (async () => {
         const known = await ctx.store.getAgent(agentId);
         if (!known) {
@@ -111,17 +105,11 @@ export function agentService(
           );
           return;
         }
-        await beat();
+        conn.send({ assignment: { $case: 'heartbeat', value: { timeUnixNano: ctx.nowNs() } } });
+        await ctx.store.renewLeases([agentId], ctx.leaseMs, ctx.nowNs());
         await ctx.scheduler.attach(conn);
       })().catch((err: unknown) => ctx.onError(err, 'WatchAssignments'));
-      const timer = setInterval(
-        () => void beat().catch((err: unknown) => ctx.onError(err, 'heartbeat')),
-        ctx.heartbeatMs,
-      );
-      const end = (): void => {
-        clearInterval(timer);
-        ctx.scheduler.detach(conn);
-      };
+      const end = (): void => ctx.scheduler.detach(conn);
       call.on('cancelled', end);
       call.on('close', end);
       call.on('error', end);

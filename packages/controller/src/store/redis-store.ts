@@ -46,12 +46,15 @@ export class RedisStore {
       .exec();
   }
 
-  async renewLease(agentId: string, leaseMs: number, nowNs: bigint): Promise<void> {
-    await this.redis
-      .multi()
-      .set(this.k('agent', agentId, 'lease'), '1', 'PX', leaseMs)
-      .set(this.k('agent', agentId, 'seen'), nowNs.toString())
-      .exec();
+  /** Renews the leases of many agents in one pipeline (the controller's heartbeat). */
+  async renewLeases(agentIds: readonly string[], leaseMs: number, nowNs: bigint): Promise<void> {
+    if (agentIds.length === 0) return;
+    const pipe = this.redis.pipeline();
+    for (const id of agentIds) {
+      pipe.set(this.k('agent', id, 'lease'), '1', 'PX', leaseMs);
+      pipe.set(this.k('agent', id, 'seen'), nowNs.toString());
+    }
+    await pipe.exec();
   }
 
   async getAgent(agentId: string): Promise<AgentInfo | undefined> {
@@ -90,9 +93,15 @@ export class RedisStore {
     return out;
   }
 
-  async setAgentExperiment(agentId: string, experimentId: string | undefined): Promise<void> {
-    if (experimentId) await this.redis.set(this.k('agent', agentId, 'experiment'), experimentId);
-    else await this.redis.del(this.k('agent', agentId, 'experiment'));
+  /** Records (or clears, with undefined) the experiment of many agents in one pipeline. */
+  async setAgentsExperiment(agentIds: readonly string[], experimentId: string | undefined): Promise<void> {
+    if (agentIds.length === 0) return;
+    const pipe = this.redis.pipeline();
+    for (const id of agentIds) {
+      if (experimentId) pipe.set(this.k('agent', id, 'experiment'), experimentId);
+      else pipe.del(this.k('agent', id, 'experiment'));
+    }
+    await pipe.exec();
   }
 
   // ---- experiments ----
