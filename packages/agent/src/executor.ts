@@ -97,6 +97,8 @@ export class PlanExecutor {
   private started = 0;
   private finished = 0;
   private readonly truth = new Map<string, TruthWindow>();
+  /** When samples began to carry each injection's label, ns since the epoch. */
+  private readonly labelledFrom = new Map<string, bigint>();
   private readonly injectionDone: Array<Promise<void>> = [];
   private timers: NodeJS.Timeout[] = [];
   private halted = false;
@@ -272,10 +274,11 @@ export class PlanExecutor {
 
   private async runInjection(inj: Injection): Promise<void> {
     const { runner } = this.opts;
+    const began = this.opts.now();
+    this.labelledFrom.set(inj.injectionId, BigInt(began) * 1_000_000n);
     this.activeInjections.push(inj);
     this.started++;
     this.refreshState();
-    const began = this.opts.now();
     try {
       const baseline = this.baselineId;
       if (inj.replacesBaseline && baseline) await runner.recover(baseline);
@@ -310,8 +313,18 @@ export class PlanExecutor {
     }
   }
 
+  /**
+   * The truth window starts when samples begin to carry the injection's label: the agent
+   * is already spawning the workload then (its processes show in the tree), which is
+   * earlier than the runner's start (the workload reporting ready). Labels and truth agree.
+   */
   private recordTruth(t: TruthWindow): void {
-    const truth = { ...t, experimentId: this.plan.experimentId };
+    const from = this.labelledFrom.get(t.injectionId);
+    const start =
+      from !== undefined && (t.actualStartUnixNano === 0n || from < t.actualStartUnixNano)
+        ? from
+        : t.actualStartUnixNano;
+    const truth = { ...t, experimentId: this.plan.experimentId, actualStartUnixNano: start };
     this.truth.set(truth.injectionId, truth);
     this.opts.onTruth?.(truth);
   }
