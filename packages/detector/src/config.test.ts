@@ -24,6 +24,21 @@ describe('parseDetectorConfig', () => {
     expect(c.runner.detector.forest.contamination).toBe('auto');
   });
 
+  it('reads the event hysteresis and the fusion weights', () => {
+    const c = parse(['--min-consecutive', '3', '--close-after', '8', '--iforest-weight', '0.5'], {
+      FAULTLINE_DETECTOR_BAND_WEIGHT: '0.75',
+    });
+    const events = c.runner.detector.events;
+    expect([events.minConsecutive, events.closeAfter]).toEqual([3, 8]);
+    expect([events.fusion.iforestWeight, events.fusion.bandWeight]).toEqual([0.5, 0.75]);
+    expect(parse([]).runner.detector.events.minConsecutive).toBe(1);
+    expect(() => parse(['--min-consecutive', '0'])).toThrow(
+      /minConsecutive must be an integer in \[1, 10000\], got 0/,
+    );
+    expect(() => parse(['--iforest-weight', '2'])).toThrow(InvalidOptionsError);
+    expect(DETECTOR_USAGE).toContain('--min-consecutive N');
+  });
+
   it('reads the environment, and lets flags win over it', () => {
     const env = {
       FAULTLINE_NATS_URL: 'nats://nats:4222',

@@ -27,6 +27,10 @@
  * | `--retrain-window N` | `FAULTLINE_DETECTOR_RETRAIN_WINDOW` | 256 |
  * | `--open-threshold F` | `FAULTLINE_DETECTOR_OPEN_THRESHOLD` | 0.3 |
  * | `--close-threshold F` | `FAULTLINE_DETECTOR_CLOSE_THRESHOLD` | 0.1 |
+ * | `--min-consecutive N` | `FAULTLINE_DETECTOR_MIN_CONSECUTIVE` | 1 |
+ * | `--close-after N` | `FAULTLINE_DETECTOR_CLOSE_AFTER` | 5 |
+ * | `--iforest-weight F` | `FAULTLINE_DETECTOR_IFOREST_WEIGHT` | 1 |
+ * | `--band-weight F` | `FAULTLINE_DETECTOR_BAND_WEIGHT` | 1 |
  * | `--interval-width F` | `FAULTLINE_DETECTOR_INTERVAL_WIDTH` | 0.95 |
  * | `--threshold-multiplier F` | `FAULTLINE_DETECTOR_THRESHOLD_MULTIPLIER` | 2 |
  *
@@ -104,6 +108,10 @@ Model:
   --retrain-window N           unflagged samples a refit uses (env FAULTLINE_DETECTOR_RETRAIN_WINDOW; default 256)
   --open-threshold F           fused score that opens an event (env FAULTLINE_DETECTOR_OPEN_THRESHOLD; default 0.3)
   --close-threshold F          fused score under which an event closes (env FAULTLINE_DETECTOR_CLOSE_THRESHOLD; default 0.1)
+  --min-consecutive N          anomalous samples in a row that open an event (env FAULTLINE_DETECTOR_MIN_CONSECUTIVE; default 1)
+  --close-after N              samples in a row under the close threshold that close it (env FAULTLINE_DETECTOR_CLOSE_AFTER; default 5)
+  --iforest-weight F           weight of the Isolation Forest in the fused score (env FAULTLINE_DETECTOR_IFOREST_WEIGHT; default 1)
+  --band-weight F              weight of the forecast bands in the fused score (env FAULTLINE_DETECTOR_BAND_WEIGHT; default 1)
   --interval-width F           forecast band coverage (env FAULTLINE_DETECTOR_INTERVAL_WIDTH; default 0.95)
   --threshold-multiplier F     forecast band widening (env FAULTLINE_DETECTOR_THRESHOLD_MULTIPLIER; default 2)
 
@@ -134,6 +142,10 @@ const FLAGS = {
   'retrain-window': 'FAULTLINE_DETECTOR_RETRAIN_WINDOW',
   'open-threshold': 'FAULTLINE_DETECTOR_OPEN_THRESHOLD',
   'close-threshold': 'FAULTLINE_DETECTOR_CLOSE_THRESHOLD',
+  'min-consecutive': 'FAULTLINE_DETECTOR_MIN_CONSECUTIVE',
+  'close-after': 'FAULTLINE_DETECTOR_CLOSE_AFTER',
+  'iforest-weight': 'FAULTLINE_DETECTOR_IFOREST_WEIGHT',
+  'band-weight': 'FAULTLINE_DETECTOR_BAND_WEIGHT',
   'interval-width': 'FAULTLINE_DETECTOR_INTERVAL_WIDTH',
   'threshold-multiplier': 'FAULTLINE_DETECTOR_THRESHOLD_MULTIPLIER',
 } as const;
@@ -254,6 +266,16 @@ export function parseDetectorConfig(
   if (openThreshold !== undefined) events.openThreshold = openThreshold;
   const closeThreshold = num('close-threshold');
   if (closeThreshold !== undefined) events.closeThreshold = closeThreshold;
+  const minConsecutive = num('min-consecutive');
+  if (minConsecutive !== undefined) events.minConsecutive = minConsecutive;
+  const closeAfter = num('close-after');
+  if (closeAfter !== undefined) events.closeAfter = closeAfter;
+  const fusion: NonNullable<NonNullable<HostDetectorOptions['events']>['fusion']> = {};
+  const iforestWeight = num('iforest-weight');
+  if (iforestWeight !== undefined) fusion.iforestWeight = iforestWeight;
+  const bandWeight = num('band-weight');
+  if (bandWeight !== undefined) fusion.bandWeight = bandWeight;
+  if (Object.keys(fusion).length > 0) events.fusion = fusion;
   if (Object.keys(events).length > 0) detector.events = events;
   const bands: NonNullable<HostDetectorOptions['bands']> = {};
   const intervalWidth = num('interval-width');

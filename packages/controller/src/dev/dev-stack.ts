@@ -157,6 +157,26 @@ export function detectorService(o: ResolvedDevStackOptions): ServiceSpec {
       String(o.detectorMetricsPort),
       '--metrics-host',
       '127.0.0.1',
+      // The local agents share this machine, so its host metrics carry every agent's
+      // injections: score each agent on its own process tree (the agent and the workloads
+      // it spawns) instead.
+      '--features',
+      [
+        'process.rss_bytes',
+        'process.cpu_percent',
+        'process.write_bytes_total',
+        'process.wchar_bytes_total',
+        'process.nprocs',
+        'process.nthreads',
+      ].join(','),
+      // A lone outlying sample (a clock tick, a log flush) is not an incident.
+      '--min-consecutive',
+      '3',
+      // The agent's heap may settle below its warm-up level after a collection, which the
+      // forest isolates as readily as a spike: at half weight the forest alone opens an event
+      // only for points far out (s(x) >= 0.8).
+      '--iforest-weight',
+      '0.5',
     ],
     ports: [o.detectorMetricsPort],
     health: () => probeHttp(`http://127.0.0.1:${o.detectorMetricsPort}/healthz`),

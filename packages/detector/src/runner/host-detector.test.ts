@@ -1,4 +1,4 @@
-import { AnomalyEventState, type Sample } from '@faultline/protocol';
+import { AnomalyEventState, Sample as SampleMessage, type Sample } from '@faultline/protocol';
 import { describe, expect, it } from 'vitest';
 
 import { AnomalyEventTransitionKind, type AnomalyEventTransition } from '../anomaly-events.js';
@@ -223,6 +223,35 @@ describe('HostDetector', () => {
     });
     expect(resolved.bandOverrides['host.procs_running']?.minStd).toBe(1);
     expect(resolveHostDetectorOptions(resolved)).toBe(resolved);
+  });
+
+  it('floors the bands of process-tree metrics that sat still through the warm-up', () => {
+    const MiB = 2 ** 20;
+    // 60 flat samples (70 MiB, 0 % CPU), then 20 with +2 MiB and one 10 ms clock tick in 50 ms
+    // (20 %), then 20 with a 128 MiB spike
+    const samples = Array.from({ length: 100 }, (_, i) =>
+      SampleMessage.fromPartial({
+        hostId: 'h',
+        seq: BigInt(i + 1),
+        timeUnixNano: T0 + BigInt(i) * 50_000_000n,
+        process: {
+          rssBytes: 70 * MiB + (i >= 60 ? 2 * MiB : 0) + (i >= 80 ? 128 * MiB : 0),
+          cpuPercent: i >= 60 && i % 2 === 0 ? 20 : 0,
+        },
+      }),
+    );
+    const options: HostDetectorOptions = {
+      features: { metrics: ['process.rss_bytes', 'process.cpu_percent'] },
+      bands: { warmupPoints: 40 },
+      events: { fusion: { iforestWeight: 0 } },
+    };
+    const results = run(new HostDetector('h', options), samples);
+    expect(results.slice(40, 80).filter((r) => r.score.isAnomaly)).toEqual([]);
+    expect(results[80]!.score.isAnomaly).toBe(true);
+    expect(transitions(results).map((t) => t.kind)).toEqual([AnomalyEventTransitionKind.Opened]);
+    // without the floors the same wiggles are anomalous
+    const unfloored = run(new HostDetector('h', { ...options, bandOverrides: {} }), samples);
+    expect(unfloored.slice(60, 80).filter((r) => r.score.isAnomaly).length).toBeGreaterThan(10);
   });
 
   it('still detects the spike with a contamination fraction, whose fitted threshold is mapped onto the fusion', () => {

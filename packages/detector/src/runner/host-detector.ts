@@ -132,7 +132,8 @@ export interface HostDetectorOptions {
    * `host.cpu_user_seconds_total:rate`), merged over `bands`. Default
    * {@link DEFAULT_BAND_OVERRIDES}: counts of processes, threads and file handles get a band
    * never narrower than one unit (`minStd: 1`), since a series that sits on one integer for a
-   * while otherwise gets a band of nearly zero width and flags every ±1.
+   * while otherwise gets a band of nearly zero width and flags every ±1; the process tree's
+   * memory, CPU and I/O get a floor at their measurement noise for the same reason.
    */
   bandOverrides?: Readonly<Record<string, ForecastBandsOptions>>;
   /** Fusion thresholds and hysteresis of the events: see {@link AnomalyEventOptions}. */
@@ -162,7 +163,19 @@ export interface ResolvedHostDetectorOptions {
   readonly training: ResolvedTrainingOptions;
 }
 
-/** Count-valued gauges whose bands are at least one unit wide by default (see {@link HostDetectorOptions.bandOverrides}). */
+const MIB = 1024 * 1024;
+
+/**
+ * Default σ floors of single metrics (see {@link HostDetectorOptions.bandOverrides}): a metric
+ * that sits still through the warm-up would otherwise get a band of nearly zero width, and
+ * every later wiggle would be CRITICAL.
+ * - Counts (processes, threads, file handles): one unit.
+ * - The process tree's memory: 4 MiB, the size of the heap growth and collection steps of an
+ *   idle Node.js or Python process.
+ * - Its CPU: 10 percentage points, and 0.1 s/s of user or system time: with the kernel's
+ *   10 ms clock ticks, one tick more or less in a 50 ms sample is 20 points.
+ * - Its I/O: 256 KiB/s, the bursts of a process writing its logs.
+ */
 export const DEFAULT_BAND_OVERRIDES: Readonly<Record<string, ForecastBandsOptions>> = Object.freeze({
   'host.procs_running': { minStd: 1 },
   'host.procs_blocked': { minStd: 1 },
@@ -170,6 +183,16 @@ export const DEFAULT_BAND_OVERRIDES: Readonly<Record<string, ForecastBandsOption
   'host.open_fds': { minStd: 1 },
   'process.nprocs': { minStd: 1 },
   'process.nthreads': { minStd: 1 },
+  'process.rss_bytes': { minStd: 4 * MIB },
+  'process.pss_bytes': { minStd: 4 * MIB },
+  'process.swap_bytes': { minStd: 4 * MIB },
+  'process.cpu_percent': { minStd: 10 },
+  'process.utime_seconds_total:rate': { minStd: 0.1 },
+  'process.stime_seconds_total:rate': { minStd: 0.1 },
+  'process.read_bytes_total:rate': { minStd: MIB / 4 },
+  'process.write_bytes_total:rate': { minStd: MIB / 4 },
+  'process.rchar_bytes_total:rate': { minStd: MIB / 4 },
+  'process.wchar_bytes_total:rate': { minStd: MIB / 4 },
 });
 
 const HOST_DETECTOR_KEYS = ['features', 'scaler', 'forest', 'bands', 'bandOverrides', 'events', 'training'];
