@@ -1,13 +1,37 @@
 // The slow end-to-end case, run once: the real binaries (nats-server, redis-server,
-// controller, 3 agents) run the one-minute six-phase example.
-import { readFileSync } from 'node:fs';
+// controller, detector, 3 agents) run the one-minute six-phase example; then the export,
+// the report, and the report in headless Chromium.
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { freePort, tempDir } from '@faultline/testkit';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { eventually, freePort, requireBinary, tempDir } from '@faultline/testkit';
 import { describe, expect, it } from 'vitest';
 import { faultline } from './cli.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
+/** Kept after the run as a test artifact (gitignored). */
+const SCREENSHOT = join(root, 'test-results', 'e2e-report.png');
+
+interface EventwiseJson {
+  precision: number;
+  recall: number;
+  injections: number;
+  detectedInjections: number;
+}
+
+/** Sum of the detector's consumer backlog, from its /metrics; undefined while unreachable. */
+async function detectorBacklog(port: number): Promise<number | undefined> {
+  const body = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+    (r) => r.text(),
+    () => undefined,
+  );
+  if (body === undefined) return undefined;
+  const values = [
+    ...body.matchAll(/^faultline_detector_consumer_(?:ack_)?pending_messages\{[^}]*\} (\S+)$/gm),
+  ];
+  return values.length === 0 ? undefined : values.reduce((s, m) => s + Number(m[1]), 0);
+}
 
 async function consecutivePorts(n: number): Promise<number> {
   // agents use base..base+n-1: pick a base whose successors are free too
@@ -39,7 +63,7 @@ interface StatusJson {
 }
 
 describe('a phased experiment across 3 local agents (real binaries)', () => {
-  it('runs to completion with a truth window per injection, and every sample exported', async () => {
+  it('runs to completion with a truth window per injection, every sample exported, and the injections detected and reported', async () => {
     await using dir = tempDir('faultline-e2e-');
     const env = { FAULTLINE_HOME: dir.path };
     const ports = {
@@ -130,6 +154,67 @@ describe('a phased experiment across 3 local agents (real binaries)', () => {
       expect(rows.some((r) => r.state === 'working_anomaly_memory_spike')).toBe(true);
       const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as { samples: number };
       expect(manifest.samples).toBe(rows.length);
+
+      // the detector scored everything, and graded against the truth it finds the injections
+      await eventually(async () => (await detectorBacklog(ports.detectorMetrics)) === 0, {
+        name: 'detector caught up',
+        timeoutMs: 60_000,
+        intervalMs: 500,
+      });
+      const reportDir = join(dir.path, 'report');
+      const report = await faultline([
+        'report',
+        id,
+        '--out',
+        reportDir,
+        '--nats',
+        `nats://127.0.0.1:${ports.nats}`,
+      ]);
+      expect(report.code, report.stderr).toBe(0);
+      const json = readFileSync(join(reportDir, 'report.json'), 'utf8');
+      const doc = JSON.parse(json) as {
+        overview: { samples: number };
+        metrics: { overall: { eventwise: EventwiseJson } };
+      };
+      expect(doc.overview.samples).toBe(rows.length);
+      const eventwise = doc.metrics.overall.eventwise;
+      expect(eventwise.injections).toBe(9);
+      expect(eventwise.recall, JSON.stringify(eventwise)).toBeGreaterThanOrEqual(0.9);
+      expect(eventwise.precision, JSON.stringify(eventwise)).toBeGreaterThanOrEqual(0.8);
+
+      // report.json is what the page shows, and the page renders offline without errors
+      const html = readFileSync(join(reportDir, 'report.html'), 'utf8');
+      const embedded = /<script type="application\/json" id="report-data">([\s\S]*?)<\/script>/.exec(html);
+      expect(embedded).not.toBeNull();
+      expect(JSON.parse(embedded![1]!)).toEqual(JSON.parse(json)); // '<' is escaped as \u003c, which JSON.parse reads back
+      const browser = await chromium.launch({
+        executablePath: requireBinary('chromium', 'apt-get update && apt-get install -y chromium'),
+        args: [
+          '--headless',
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+      });
+      try {
+        const page = await browser.newPage({ viewport: { width: 1320, height: 900 } });
+        const errors: string[] = [];
+        page.on('console', (m) => {
+          if (m.type() === 'error') errors.push(m.text());
+        });
+        page.on('pageerror', (e) => errors.push(e.message));
+        await page.goto(pathToFileURL(join(reportDir, 'report.html')).href, { waitUntil: 'load' });
+        expect(await page.locator('figure.plot').count()).toBeGreaterThan(3);
+        mkdirSync(join(root, 'test-results'), { recursive: true });
+        await page.screenshot({ path: SCREENSHOT, fullPage: true });
+        expect(errors).toEqual([]);
+      } finally {
+        await browser.close();
+      }
     } finally {
       const down = await faultline(['dev', 'down'], env);
       expect(down.code).toBe(0);
