@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { SingleBar } from 'cli-progress';
 import {
   EXPORT_FORMATS,
   EXPORT_LAYOUTS,
@@ -13,6 +12,7 @@ import {
 import type { CliIo } from './io.js';
 import { renderTable } from './output.js';
 import { UsageError } from './usage-error.js';
+import { stageProgressBar } from './stage-progress.js';
 
 /** The local dev stack's NATS (`faultline dev up`). */
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:14222';
@@ -34,26 +34,6 @@ function parseChoice<T extends string>(flag: string, choices: readonly T[]): (va
       throw new UsageError(`${flag} must be one of ${choices.join(', ')}, got ${JSON.stringify(value)}`);
     }
     return value as T;
-  };
-}
-
-/** A progress bar on stderr with one stage at a time (`scan`, then `write`). */
-function progressBar(): { update(done: number, total: number, stage: ExportStage): void; stop(): void } {
-  const bar = new SingleBar({
-    format: '{stage} [{bar}] {percentage}% | {value}/{total} messages',
-    hideCursor: true,
-  });
-  let stage: ExportStage | undefined;
-  return {
-    update(done, total, next) {
-      if (stage === undefined) bar.start(total, done, { stage: next });
-      else if (stage !== next) bar.setTotal(total);
-      stage = next;
-      bar.update(done, { stage: next });
-    },
-    stop() {
-      if (stage !== undefined) bar.stop();
-    },
   };
 }
 
@@ -113,7 +93,7 @@ export function exportCommand(io: CliIo): Command {
         );
       }
       const natsUrl = flags.nats ?? process.env.FAULTLINE_NATS_URL ?? DEFAULT_NATS_URL;
-      const bar = process.stderr.isTTY === true ? progressBar() : undefined;
+      const bar = process.stderr.isTTY === true ? stageProgressBar<ExportStage>() : undefined;
       let manifest: ExportManifest;
       try {
         manifest = await exportExperiment({

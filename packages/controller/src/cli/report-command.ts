@@ -1,5 +1,4 @@
 import { Command } from 'commander';
-import { SingleBar } from 'cli-progress';
 import {
   buildReportDocument,
   collectLiveReportInput,
@@ -14,30 +13,11 @@ import { DEFAULT_NATS_URL } from './export-command.js';
 import type { CliIo } from './io.js';
 import { renderTable } from './output.js';
 import { UsageError } from './usage-error.js';
+import { stageProgressBar } from './stage-progress.js';
 
 interface ReportFlags {
   out: string;
   nats?: string;
-}
-
-/** A progress bar on stderr with one replay stage at a time (`truth`, `samples`, `scores`, `events`). */
-function progressBar(): { update(done: number, total: number, stage: LiveReportStage): void; stop(): void } {
-  const bar = new SingleBar({
-    format: '{stage} [{bar}] {percentage}% | {value}/{total} messages',
-    hideCursor: true,
-  });
-  let stage: LiveReportStage | undefined;
-  return {
-    update(done, total, next) {
-      if (stage === undefined) bar.start(total, done, { stage: next });
-      else if (stage !== next) bar.setTotal(total);
-      stage = next;
-      bar.update(done, { stage: next });
-    },
-    stop() {
-      if (stage !== undefined) bar.stop();
-    },
-  };
 }
 
 const count = (n: number, what: string): string =>
@@ -90,7 +70,7 @@ export function reportCommand(io: CliIo): Command {
         );
       }
       const natsUrl = flags.nats ?? process.env.FAULTLINE_NATS_URL ?? DEFAULT_NATS_URL;
-      const bar = process.stderr.isTTY === true ? progressBar() : undefined;
+      const bar = process.stderr.isTTY === true ? stageProgressBar<LiveReportStage>() : undefined;
       let malformed = 0;
       let doc: ReportDocument;
       try {
