@@ -177,6 +177,11 @@ export function detectorService(o: ResolvedDevStackOptions): ServiceSpec {
       // only for points far out (s(x) >= 0.8).
       '--iforest-weight',
       '0.5',
+      // Between injections the fused score of a process tree rests around 0.15-0.25 (its level
+      // shifts a little after each workload): an event must close there, or the first incident
+      // swallows every later one.
+      '--close-threshold',
+      '0.25',
     ],
     ports: [o.detectorMetricsPort],
     health: () => probeHttp(`http://127.0.0.1:${o.detectorMetricsPort}/healthz`),
