@@ -484,7 +484,8 @@ export function createBandVerdict(): BandVerdict {
   };
 }
 
-function createMetricVerdict(metric: string): MetricBandVerdict {
+/** A per-metric verdict in its warm-up state (no value yet), to be filled by an observation. */
+export function createMetricVerdict(metric: string): MetricBandVerdict {
   return {
     metric,
     status: BandStatus.Warmup,

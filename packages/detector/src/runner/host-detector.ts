@@ -70,6 +70,7 @@ import {
 import {
   BandForecaster,
   BandStatus,
+  createMetricVerdict,
   resolveForecastBandsOptions,
   type BandForecasterState,
   type ForecastBandsOptions,
@@ -497,7 +498,7 @@ export class HostDetector {
     this.metricNames = this.#extractor.featureNames.slice(0, m);
     this.#recentLimit = this.options.features.rollingWindow + 2;
     this.#forecasters = this.metricNames.map((m) => new BandForecaster(this.#bandOptions(m)));
-    this.#verdicts = this.metricNames.map((metric) => newVerdict(metric));
+    this.#verdicts = this.metricNames.map((metric) => createMetricVerdict(metric));
     const t = this.options.training;
     this.#training = new RowRing(t.maxSamples, this.#dimension);
     this.#retrain = new RowRing(t.retrainWindow, this.#dimension);
@@ -820,21 +821,6 @@ export class HostDetector {
     this.#fits++;
     this.#sinceFit = 0;
   }
-}
-
-function newVerdict(metric: string): MetricBandVerdict {
-  return {
-    metric,
-    status: BandStatus.Warmup,
-    value: NaN,
-    expected: NaN,
-    lower: NaN,
-    upper: NaN,
-    distance: 0,
-    score: 0,
-    severity: Severity.SEVERITY_UNSPECIFIED,
-    isAnomaly: false,
-  };
 }
 
 function finiteOrNull(v: number): number | null {
