@@ -1,28 +1,12 @@
-import { Command } from 'commander';
 import type { ExportManifest } from '@faultline/detector';
 import { startNats } from '@faultline/testkit';
 import { describe, expect, it } from 'vitest';
 import { exportCommand, renderExportSummary } from './export-command.js';
-import type { CliIo } from './io.js';
 import { isUsageError } from './usage-error.js';
+import { commandHarness, type CommandHarness } from '../../test/command-harness.js';
 
-function cli(): { out: string[]; err: string[]; run(argv: string[]): Promise<unknown> } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { out: (s) => out.push(s), err: (s) => err.push(s), setExitCode: () => {} };
-  const cmd = exportCommand(io)
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => out.push(s), writeErr: (s) => err.push(s) });
-  const program = new Command('faultline').exitOverride().addCommand(cmd);
-  return {
-    out,
-    err,
-    run: (argv) =>
-      program.parseAsync(['export', ...argv], { from: 'user' }).then(
-        () => undefined,
-        (e: unknown) => e,
-      ),
-  };
+function cli(): CommandHarness {
+  return commandHarness(exportCommand);
 }
 
 async function usageError(argv: string[]): Promise<string> {

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import {
@@ -20,9 +19,9 @@ import {
 } from '@faultline/protocol';
 import { startNats, tempDir } from '@faultline/testkit';
 import { describe, expect, it } from 'vitest';
-import type { CliIo } from './io.js';
 import { reportCommand } from './report-command.js';
 import { isUsageError } from './usage-error.js';
+import { commandHarness, type CommandHarness } from '../../test/command-harness.js';
 
 const EXP = 'exp-cli';
 const HOST = 'h1';
@@ -35,23 +34,8 @@ const WINDOWS = [
 ];
 const scoreAt = (seq: number): number => (seq >= 12 && seq <= 19 ? 0.9 : 0.1);
 
-function cli(): { out: string[]; err: string[]; run(argv: string[]): Promise<unknown> } {
-  const out: string[] = [];
-  const err: string[] = [];
-  const io: CliIo = { out: (s) => out.push(s), err: (s) => err.push(s), setExitCode: () => {} };
-  const cmd = reportCommand(io)
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => out.push(s), writeErr: (s) => err.push(s) });
-  const program = new Command('faultline').exitOverride().addCommand(cmd);
-  return {
-    out,
-    err,
-    run: (argv) =>
-      program.parseAsync(['report', ...argv], { from: 'user' }).then(
-        () => undefined,
-        (e: unknown) => e,
-      ),
-  };
+function cli(): CommandHarness {
+  return commandHarness(reportCommand);
 }
 
 describe('faultline report', () => {

@@ -1,28 +1,14 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { isInputFileError } from '@faultline/detector';
 import { tempDir } from '@faultline/testkit';
 import { describe, expect, it } from 'vitest';
-import type { CliIo } from './io.js';
 import { scoreCommand } from './score-command.js';
 import { isUsageError } from './usage-error.js';
+import { commandHarness, type CommandHarness } from '../../test/command-harness.js';
 
-function cli(): { out: string[]; run(argv: string[]): Promise<unknown> } {
-  const out: string[] = [];
-  const io: CliIo = { out: (s) => out.push(s), err: () => {}, setExitCode: () => {} };
-  const cmd = scoreCommand(io)
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => out.push(s), writeErr: () => {} });
-  const program = new Command('faultline').exitOverride().addCommand(cmd);
-  return {
-    out,
-    run: (argv) =>
-      program.parseAsync(['score', ...argv], { from: 'user' }).then(
-        () => undefined,
-        (e: unknown) => e,
-      ),
-  };
+function cli(): CommandHarness {
+  return commandHarness(scoreCommand);
 }
 
 /** A RAM log: idle/normal cycles around 300–700 MB and one 5-sample RAM spike at 2.3 GB. */

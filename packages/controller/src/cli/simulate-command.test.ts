@@ -1,27 +1,13 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command } from 'commander';
 import { tempDir } from '@faultline/testkit';
 import { describe, expect, it } from 'vitest';
-import type { CliIo } from './io.js';
 import { simulateCommand } from './simulate-command.js';
 import { isUsageError } from './usage-error.js';
+import { commandHarness, type CommandHarness } from '../../test/command-harness.js';
 
-function cli(): { out: string[]; run(argv: string[]): Promise<unknown> } {
-  const out: string[] = [];
-  const io: CliIo = { out: (s) => out.push(s), err: () => {}, setExitCode: () => {} };
-  const cmd = simulateCommand(io)
-    .exitOverride()
-    .configureOutput({ writeOut: (s) => out.push(s), writeErr: () => {} });
-  const program = new Command('faultline').exitOverride().addCommand(cmd);
-  return {
-    out,
-    run: (argv) =>
-      program.parseAsync(['simulate', ...argv], { from: 'user' }).then(
-        () => undefined,
-        (e: unknown) => e,
-      ),
-  };
+function cli(): CommandHarness {
+  return commandHarness(simulateCommand);
 }
 
 async function usage(argv: string[]): Promise<string> {
