@@ -3,7 +3,7 @@
 //
 //   pnpm build && node bench/controller-scale.bench.mjs [--agents 10000] [--runs 3]
 //       [--halt-agents 1000] [--halts 20] [--workers 4] [--per-channel 50] [--profile]
-//       [--experiments all|autopipelining,no-heartbeats,no-ack-events,combined]
+//       [--experiments all|autopipelining,no-heartbeats,combined]
 //       [--out FILE] [--quick]
 //
 // A real redis-server (started here on a free port, no persistence) and the real
@@ -12,11 +12,12 @@
 // The agents are lightweight but real gRPC clients, spread over `--workers` child processes
 // (this file with `--agents-worker`), `--per-channel` agents sharing one AgentServiceClient
 // (one HTTP/2 connection): each registers, holds WatchAssignments, acks every plan with
-// ReportProgress and confirms every halt. They run no workload.
+// one message each on its StreamReports stream (as the real agent does) and confirms every
+// halt the same way. They run no workload.
 //
 // Measured: compileExperiment on 10,000 AgentInfo alone (median of runs after warm-up); per
 // StartExperiment run the call-to-return time and, from the agents' side, when the first and
-// last plan arrived and when the last ack was taken (its ReportProgress returned), with where
+// last plan arrived and when the last ack was taken (the controller's answer arrived), with where
 // the controller spent the time (its RedisStore calls traced, Redis command counts); then the
 // Halt of that experiment. Halt at 1,000 agents: `--halts` experiments started and halted: the
 // reported confirmationMs and our own call-to-last-confirmation. `--profile` also takes a cpu
@@ -32,7 +33,7 @@ import { createServer } from 'node:net';
 import { cpus, release } from 'node:os';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { setImmediate, setTimeout } from 'node:timers';
+import { setImmediate } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AgentServiceClient, ControlServiceClient } from '../packages/protocol/dist/index.js';
@@ -81,21 +82,37 @@ async function agentsWorker() {
   let streamErrors = 0;
   let lastStreamError = '';
 
-  const report = (client, agentId, kind, key, tries = 3) => {
-    const e = entry(key);
-    client.reportProgress(
-      { agentId, report: kind },
-      new grpc.Metadata(),
-      { deadline: Date.now() + 30_000 },
-      (err) => {
-        if (!err) {
-          e.acked++;
-          e.lastAcked = Math.max(e.lastAcked, now());
-        } else if (tries > 1 && !closing)
-          setTimeout(() => report(client, agentId, kind, key, tries - 1), 100);
-        else e.failed++;
-      },
-    );
+  /** Per agent: its StreamReports stream and the reports not answered yet, by seq. */
+  const reporters = new Map();
+  const openReports = (client, agentId) => {
+    const r = { stream: client.streamReports(), seq: 0n, waiting: new Map() };
+    r.stream.on('data', (a) => {
+      const e = r.waiting.get(a.seq);
+      r.waiting.delete(a.seq);
+      if (!e) return;
+      if (a.code === 0) {
+        e.acked++;
+        e.lastAcked = Math.max(e.lastAcked, now());
+      } else e.failed++;
+    });
+    r.stream.on('error', (err) => {
+      for (const e of r.waiting.values()) e.failed++;
+      r.waiting.clear();
+      if (closing) return;
+      streamErrors++;
+      lastStreamError = err.message;
+    });
+    reporters.set(agentId, r);
+    return r.stream;
+  };
+
+  // As the real agent does: each report is one message on the agent's StreamReports stream,
+  // taken when the controller's answer for its seq arrives.
+  const report = (client, agentId, kind, key) => {
+    const r = reporters.get(agentId);
+    const seq = ++r.seq;
+    r.waiting.set(seq, entry(key));
+    r.stream.write({ seq, report: { agentId, report: kind } });
   };
 
   const onAssignment = (client, agentId, m) => {
@@ -165,7 +182,7 @@ async function agentsWorker() {
           streamErrors++;
           lastStreamError = err.message;
         });
-        streams.push(stream);
+        streams.push(stream, openReports(client, info.agentId));
       }
     };
     await Promise.all(Array.from({ length: concurrency }, one));
@@ -223,7 +240,7 @@ async function main() {
   const EXPERIMENTS =
     experimentsArg >= 0
       ? args[experimentsArg + 1] === 'all'
-        ? ['autopipelining', 'no-heartbeats', 'no-ack-events', 'combined']
+        ? ['autopipelining', 'no-heartbeats', 'combined']
         : args[experimentsArg + 1].split(',')
       : [];
   const outArg = args.indexOf('--out');
@@ -307,28 +324,14 @@ async function main() {
       options: { heartbeatMs: 290_000, leaseMs: 600_000 },
       apply: () => {},
     },
-    'no-ack-events': {
-      what:
-        'no per-agent "plan accepted" event in the experiment\'s event stream (one XADD per ack); the ' +
-        'count would go into the "running" event instead',
-      options: {},
-      apply: (server) => dropAcceptedAckEvents(server.store),
-    },
     combined: {
-      what: 'all of the above together',
+      what: 'both of the above',
       options: { heartbeatMs: 290_000, leaseMs: 600_000 },
       apply: (server) => {
         server.store.redis.options.enableAutoPipelining = true;
-        dropAcceptedAckEvents(server.store);
       },
     },
   };
-
-  function dropAcceptedAckEvents(store) {
-    const original = store.appendEvent.bind(store);
-    store.appendEvent = async (id, event) =>
-      event.kind === 'ack' && event.message === 'plan accepted' ? '' : original(id, event);
-  }
 
   async function startController(variant = VARIANTS.baseline) {
     const trace = [];
@@ -672,7 +675,7 @@ async function main() {
       '`compileExperiment`, default options (lease 15 s, heartbeat 3 s, start delay 2 s) except ack timeout 60 s ' +
       `and halt timeout 30 s; ${n(AGENTS)} lightweight gRPC agents in ${WORKERS} child ` +
       `processes, ${PER_CHANNEL} per HTTP/2 connection, each registered with its own WatchAssignments stream, ` +
-      'acking plans and halts with ReportProgress. Spec: `examples/mixed.yaml` (random anomalies, 25 min, ' +
+      'acking plans and halts with one message each on its StreamReports stream (as the real agent does). Spec: `examples/mixed.yaml` (random anomalies, 25 min, ' +
       'no selector: every agent is targeted). Agent-side times are wall-clock times taken in the agent ' +
       "processes (same host clock). The bench wraps the controller's RedisStore methods to time them (one " +
       'extra `then` per call).',
@@ -771,7 +774,7 @@ async function main() {
       )}, max ${ms(Math.max(...haltRuns.map((r) => r.start.lastAckMs)))}). ` +
       '"confirmationMs" is what the Halt RPC reports (from the controller sending the halts to the last ' +
       "confirmation it processed); the other rows are measured here from the client's Halt call: the last " +
-      "agent receiving the halt, the last agent's confirmation taken (its ReportProgress returned), and the RPC " +
+      "agent receiving the halt, the last agent's confirmation taken (the controller's answer arrived), and the RPC " +
       'returning (after the experiment is marked halted).',
     '',
     '| measure | p50 | p99 | max |',

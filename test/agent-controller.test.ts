@@ -34,21 +34,25 @@ function httpGet(url: string): Promise<{ status: number; body: string }> {
   });
 }
 
-async function setup(dataDir: string, caps: { maxCores?: number } = {}) {
+async function setup(dataDir: string, caps: { maxCores?: number } = {}, deadManTimeoutMs = 1000) {
   const redis = await startRedis();
-  const server = new ControllerServer(compileExperiment, {
-    listen: '127.0.0.1:0',
-    redisUrl: redis.url,
-    leaseMs: 3000,
-    heartbeatMs: 300,
-    scheduler: { startDelayMs: 300, ackTimeoutMs: 3000 },
-  });
-  await server.start();
+  const startController = async (listen: string): Promise<ControllerServer> => {
+    const c = new ControllerServer(compileExperiment, {
+      listen,
+      redisUrl: redis.url,
+      leaseMs: 3000,
+      heartbeatMs: 300,
+      scheduler: { startDelayMs: 300, ackTimeoutMs: 3000 },
+    });
+    await c.start();
+    return c;
+  };
+  let server = await startController('127.0.0.1:0');
   const agent = new Agent({ agentId: 'real-1', dataDir, samplingIntervalMs: 200, metricsPort: 0, caps });
   await agent.start();
   const link = new ControlLink(agent, {
     controller: `127.0.0.1:${server.port}`,
-    deadManTimeoutMs: 1000,
+    deadManTimeoutMs,
     reconnectDelayMs: 200,
   });
   link.start();
@@ -58,9 +62,15 @@ async function setup(dataDir: string, caps: { maxCores?: number } = {}) {
     timeoutMs: 10_000,
   });
   return {
-    server,
+    get server() {
+      return server;
+    },
     agent,
     client,
+    /** A new controller process on `listen` (the stopped one's address), same Redis. */
+    async restart(listen: string) {
+      server = await startController(listen);
+    },
     async [Symbol.asyncDispose]() {
       client.close();
       link.close();
@@ -95,6 +105,52 @@ describe('a real agent under a real controller', () => {
       name: 'dead-man halt',
       timeoutMs: 5000,
     });
+  });
+
+  it('delivers acks, progress and truth in order across a controller restart, losing none', async () => {
+    await using dir = tempDir('faultline-agent-');
+    await using env = await setup(dir.path, {}, 30_000);
+    const exp = await env.client.start(`apiVersion: faultline/v1
+kind: Experiment
+metadata: { name: restart }
+spec:
+  duration: 5s
+  sampling: { interval: 200ms }
+  baseline: { sleep: 1s }
+  anomalies:
+    mode: scheduled
+    catalog:
+      - { name: spike, workload: { kind: memory, bytes: 16Mi } }
+    schedule:
+      - { at: 0s, anomaly: spike, duration: 1500ms }
+      - { at: 3s, anomaly: spike, duration: 1s }
+`);
+    expect(exp.state).toBe(ExperimentState.EXPERIMENT_STATE_RUNNING);
+    await eventually(() => env.agent.runner.active().length === 1, {
+      name: 'first injection running',
+      timeoutMs: 10_000,
+    });
+    // The controller goes away while the first injection runs: its end is reported to nobody.
+    const port = env.server.port;
+    await env.server.stop();
+    await eventually(() => env.agent.runner.active().length === 0, {
+      name: 'first injection ended',
+      timeoutMs: 5000,
+    });
+    await env.restart(`127.0.0.1:${port}`);
+    const done = await eventually(
+      async () => {
+        const e = await env.client.get(exp.experimentId);
+        return e.state === ExperimentState.EXPERIMENT_STATE_SUCCEEDED && e;
+      },
+      { name: 'experiment succeeded after the restart', timeoutMs: 20_000 },
+    );
+    expect(
+      done.truth.map((t) => [t.agentId, t.anomalyType, t.actualEndUnixNano > t.actualStartUnixNano]),
+    ).toEqual([
+      ['real-1', 'spike', true],
+      ['real-1', 'spike', true],
+    ]);
   });
 
   it('serves /metrics with samples taken and its own cpu and memory, and /healthz', async () => {

@@ -1,9 +1,17 @@
-import { credentials, Metadata, type ClientReadableStream } from '@grpc/grpc-js';
+import {
+  credentials,
+  Metadata,
+  status,
+  type ClientDuplexStream,
+  type ClientReadableStream,
+} from '@grpc/grpc-js';
 import {
   AgentServiceClient,
   type Halt,
   type Plan,
   type ReportProgressRequest,
+  type StreamReportsRequest,
+  type StreamReportsResponse,
   type WatchAssignmentsResponse,
 } from '@faultline/protocol';
 import type { Agent } from './agent.js';
@@ -26,18 +34,29 @@ export interface ControlLinkOptions {
 
 type Report = Omit<ReportProgressRequest, 'agentId'>;
 
+/** A report waiting for the controller's answer, numbered in the order it was made. */
+interface QueuedReport {
+  seq: bigint;
+  report: Report;
+}
+
 /**
  * The agent's side of the control plane: registers, holds WatchAssignments (reconnecting
  * forever), runs the plans it is sent within its caps (refusing with the cap's name),
- * confirms halts, and sends acks, progress and truth in order, retrying the head of the
- * queue until the controller takes it. The stream is also the dead-man switch: when the
- * controller has been gone longer than the timeout, every injection stops.
+ * confirms halts, and sends acks, progress and truth in order on StreamReports, sending
+ * again from the first unanswered one whenever that stream is reopened. WatchAssignments is
+ * also the dead-man switch: when the controller has been gone longer than the timeout,
+ * every injection stops.
  */
 export class ControlLink {
   private readonly client: AgentServiceClient;
   private stream: ClientReadableStream<WatchAssignmentsResponse> | undefined;
-  private readonly queue: Report[] = [];
-  private sending = false;
+  private reports: ClientDuplexStream<StreamReportsRequest, StreamReportsResponse> | undefined;
+  private reportsTimer: NodeJS.Timeout | undefined;
+  /** Reports not answered yet, oldest first; the first `written` of them are on the stream. */
+  private readonly queue: QueuedReport[] = [];
+  private written = 0;
+  private nextSeq = 1n;
   private closed = false;
   private lastContactMs = Date.now();
   private deadManTimer: NodeJS.Timeout | undefined;
@@ -107,7 +126,10 @@ export class ControlLink {
   private connect(): void {
     if (this.closed) return;
     this.register().then(
-      () => this.watch(),
+      () => {
+        this.watch();
+        this.openReports();
+      },
       (err: unknown) => {
         this.agent.log.debug({ err }, 'register failed; retrying');
         this.scheduleReconnect();
@@ -185,30 +207,56 @@ export class ControlLink {
     });
   }
 
-  private report(r: Report): void {
-    this.queue.push(r);
+  private report(report: Report): void {
+    this.queue.push({ seq: this.nextSeq++, report });
     this.pump();
   }
 
-  /** Sends the queue in order, one at a time; the head is retried until the controller takes it. */
+  /** Opens StreamReports unless it is open; what was not answered on the last one goes again. */
+  private openReports(): void {
+    if (this.closed || this.reports) return;
+    const stream = this.client.streamReports();
+    this.reports = stream;
+    this.written = 0;
+    stream.on('data', (m: StreamReportsResponse) => this.onAnswer(m));
+    const lost = (): void => {
+      if (this.reports !== stream) return;
+      this.reports = undefined;
+      this.written = 0;
+      if (this.closed || this.reportsTimer) return;
+      this.reportsTimer = setTimeout(() => {
+        this.reportsTimer = undefined;
+        this.openReports();
+      }, this.opts.reconnectDelayMs);
+    };
+    stream.on('error', lost);
+    stream.on('end', lost);
+    this.pump();
+  }
+
+  /** Answers come in the order reports were sent: drop every report up to the one answered. */
+  private onAnswer(m: StreamReportsResponse): void {
+    while (this.queue.length > 0 && this.queue[0]!.seq <= m.seq) {
+      const done = this.queue.shift()!;
+      this.written = Math.max(0, this.written - 1);
+      if (done.seq === m.seq && m.code !== status.OK) {
+        this.agent.log.warn(
+          { seq: m.seq, code: m.code, report: done.report.report?.$case, reason: m.message },
+          'controller refused a report',
+        );
+      }
+    }
+  }
+
+  /** Writes every queued report not on the stream yet. */
   private pump(): void {
-    const head = this.queue[0];
-    if (this.sending || !head || this.closed) return;
-    this.sending = true;
-    this.client.reportProgress(
-      { agentId: this.agent.options.agentId, ...head },
-      new Metadata(),
-      { deadline: Date.now() + 5000 },
-      (err) => {
-        this.sending = false;
-        if (err) {
-          setTimeout(() => this.pump(), this.opts.reconnectDelayMs).unref();
-          return;
-        }
-        this.queue.shift();
-        this.pump();
-      },
-    );
+    const stream = this.reports;
+    if (!stream || this.closed) return;
+    const agentId = this.agent.options.agentId;
+    while (this.written < this.queue.length) {
+      const q = this.queue[this.written++]!;
+      stream.write({ seq: q.seq, report: { agentId, ...q.report } });
+    }
   }
 
   /** Reports still waiting to be delivered. */
@@ -220,7 +268,9 @@ export class ControlLink {
     this.closed = true;
     if (this.deadManTimer) clearInterval(this.deadManTimer);
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    if (this.reportsTimer) clearTimeout(this.reportsTimer);
     this.stream?.cancel();
+    this.reports?.cancel();
     this.client.close();
   }
 }

@@ -62,8 +62,10 @@ export class NotFoundError extends ControllerError {
   constructor(
     readonly what: string,
     readonly id: string,
+    /** What the caller should do about it, appended to the message. */
+    hint?: string,
   ) {
-    super(ControllerErrorCode.NotFound, `${what} ${JSON.stringify(id)} not found`);
+    super(ControllerErrorCode.NotFound, `${what} ${JSON.stringify(id)} not found${hint ? `: ${hint}` : ''}`);
   }
 }
 

@@ -47,6 +47,8 @@ export interface SchedulerOptions {
 /** A live WatchAssignments stream of one agent. */
 export interface AgentConnection {
   agentId: string;
+  /** What the agent registered with (labels select targets). */
+  info: AgentInfo;
   send(message: WatchAssignmentsResponse): void;
 }
 
@@ -123,24 +125,31 @@ export class Scheduler {
 
   /** Compiles plans against the connected agents without storing or sending anything. */
   async plan(specYaml: string, startUnixNano?: bigint): Promise<Plan[]> {
-    const agents = await this.connectedAgents();
+    const agents = this.connectedAgents();
     return this.compile(specYaml, agents, {
       startUnixNano: startUnixNano && startUnixNano > 0n ? startUnixNano : this.nowNs(),
       experimentId: 'plan-preview',
     }).plans;
   }
 
-  private async connectedAgents(): Promise<AgentInfo[]> {
-    const all = await this.store.listAgents();
-    return all
-      .filter((a) => a.connected && a.info && this.connections.has(a.info.agentId))
-      .map((a) => a.info!);
+  /**
+   * An agent registered again (new labels, caps): an open stream keeps serving it, so the
+   * next experiment must see what it registered with now.
+   */
+  updateAgent(info: AgentInfo): void {
+    const conn = this.connections.get(info.agentId);
+    if (conn) conn.info = info;
+  }
+
+  /** Agents with an open WatchAssignments stream (kept in memory: no Redis scan per start). */
+  private connectedAgents(): AgentInfo[] {
+    return [...this.connections.values()].map((c) => c.info);
   }
 
   /** Stores the experiment, pushes the plans, waits for acks; resolves once it runs (or failed). */
   async start(specYaml: string): Promise<Experiment> {
     if (specYaml.trim() === '') throw new InvalidArgumentError('spec_yaml is empty');
-    const agents = await this.connectedAgents();
+    const agents = this.connectedAgents();
     const experimentId = newExperimentId(this.opts.now());
     const startUnixNano = this.nowNs() + BigInt(this.opts.startDelayMs) * 1_000_000n;
     const compiled = this.compile(specYaml, agents, { startUnixNano, experimentId });
@@ -166,7 +175,7 @@ export class Scheduler {
     await this.store.createExperiment(exp, compiled.plans);
     await this.event(experimentId, 'state', '', `created with ${compiled.plans.length} agents`);
 
-    const acks = await Promise.all(compiled.plans.map((p) => this.sendPlan(p)));
+    const acks = await this.sendPlans(compiled.plans);
     const refused = acks.filter((a) => a.ack && !a.ack.accepted);
     const missing = acks.filter((a) => !a.ack).map((a) => a.agentId);
     for (const r of refused) await this.event(experimentId, 'ack', r.agentId, `refused: ${r.ack!.reason}`);
@@ -175,6 +184,16 @@ export class Scheduler {
       ...missing.map((a) => `${a} did not ack within ${this.opts.ackTimeoutMs} ms`),
     ];
     const accepted = acks.filter((a) => a.ack?.accepted).map((a) => a.agentId);
+    // One event for the fleet's acks, not one per agent: at 10,000 agents those would fill
+    // the capped event stream and push out everything before them.
+    await this.event(
+      experimentId,
+      'ack',
+      '',
+      `${accepted.length}/${acks.length} plans accepted` +
+        (refused.length > 0 ? `, ${refused.length} refused` : '') +
+        (missing.length > 0 ? `, ${missing.length} not acked within ${this.opts.ackTimeoutMs} ms` : ''),
+    );
     if (problems.length > 0 && (compiled.onMissingAck === 'abort' || accepted.length === 0)) {
       await this.haltAgents(accepted, experimentId, 'experiment aborted: ' + problems.join('; '));
       await this.finish(experimentId, ExperimentState.EXPERIMENT_STATE_FAILED, problems.join('; '));
@@ -192,23 +211,41 @@ export class Scheduler {
     return (await this.store.getExperiment(experimentId))!;
   }
 
-  private sendPlan(plan: Plan): Promise<{ agentId: string; ack?: PlanAck }> {
-    const conn = this.connections.get(plan.agentId);
-    if (!conn) return Promise.resolve({ agentId: plan.agentId });
-    const key = `${plan.experimentId}/${plan.agentId}`;
+  /**
+   * Sends each plan on its agent's stream and resolves, in the plans' order, with the acks
+   * taken within the ack timeout (none for an agent not connected or silent). One timer for
+   * the fleet, not one per agent.
+   */
+  private sendPlans(plans: Plan[]): Promise<{ agentId: string; ack?: PlanAck }[]> {
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.ackWaiters.delete(key);
-        resolve({ agentId: plan.agentId });
-      }, this.opts.ackTimeoutMs);
-      this.ackWaiters.set(key, {
-        resolve: (ack) => {
-          clearTimeout(timer);
-          this.ackWaiters.delete(key);
-          resolve({ agentId: plan.agentId, ack });
-        },
-      });
-      conn.send({ assignment: { $case: 'plan', value: plan } });
+      const acks = new Map<string, PlanAck>();
+      const keys: string[] = [];
+      let outstanding = 0;
+      let settled = false;
+      const settle = (): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        for (const key of keys) this.ackWaiters.delete(key);
+        resolve(plans.map((p) => ({ agentId: p.agentId, ack: acks.get(p.agentId) })));
+      };
+      const timer = setTimeout(settle, this.opts.ackTimeoutMs);
+      for (const plan of plans) {
+        const conn = this.connections.get(plan.agentId);
+        if (!conn) continue;
+        const key = `${plan.experimentId}/${plan.agentId}`;
+        keys.push(key);
+        outstanding++;
+        this.ackWaiters.set(key, {
+          resolve: (ack) => {
+            if (acks.has(plan.agentId)) return;
+            acks.set(plan.agentId, ack);
+            if (--outstanding === 0) settle();
+          },
+        });
+        conn.send({ assignment: { $case: 'plan', value: plan } });
+      }
+      if (outstanding === 0) settle();
     });
   }
 
@@ -288,12 +325,6 @@ export class Scheduler {
       case 'planAck': {
         const ack = report.value;
         await this.store.recordAck(ack, agentId);
-        await this.event(
-          ack.experimentId,
-          'ack',
-          agentId,
-          ack.accepted ? 'plan accepted' : `plan refused: ${ack.reason}`,
-        );
         this.ackWaiters.get(`${ack.experimentId}/${agentId}`)?.resolve(ack);
         return;
       }

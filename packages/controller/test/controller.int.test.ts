@@ -1,4 +1,13 @@
-import { ExperimentState, type AgentInfo, type Experiment, type Plan } from '@faultline/protocol';
+import { credentials } from '@grpc/grpc-js';
+import {
+  AgentServiceClient,
+  ExperimentState,
+  TruthWindow,
+  type AgentInfo,
+  type Experiment,
+  type Plan,
+  type StreamReportsResponse,
+} from '@faultline/protocol';
 import { eventually, startRedis } from '@faultline/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ControlClient } from '../src/cli/control-client.js';
@@ -187,5 +196,64 @@ describe('controller (real gRPC, real redis-server)', () => {
       grpcCode: 9,
       message: expect.stringContaining('no connected agent matches'),
     });
+    const agentClient = new AgentServiceClient(`127.0.0.1:${server.port}`, credentials.createInsecure());
+    cleanups.push(() => agentClient.close());
+    const watchError = await new Promise<{ code?: number; details?: string }>((resolve) =>
+      agentClient.watchAssignments({ agentId: 'ghost' }).on('error', resolve),
+    );
+    expect(watchError).toMatchObject({ code: 5, details: 'agent "ghost" not found: call Register first' });
+  });
+
+  it('answers reports on StreamReports in order, refuses a malformed one for good, and ends the stream when it cannot store', async () => {
+    await using redis = await startRedis();
+    const server = await startController(redis.url);
+    cleanups.push(() => server.stop());
+    const client = new AgentServiceClient(`127.0.0.1:${server.port}`, credentials.createInsecure());
+    cleanups.push(() => client.close());
+    const stream = client.streamReports();
+    const answers: StreamReportsResponse[] = [];
+    const ended = new Promise<{ code?: number; details?: string }>((resolve) => {
+      stream.on('error', resolve);
+      stream.on('end', () => resolve({}));
+    });
+    stream.on('data', (m: StreamReportsResponse) => answers.push(m));
+    const progress = (experimentId: string) => ({
+      agentId: 'agent-x',
+      report: {
+        $case: 'progress' as const,
+        value: {
+          planId: 'p',
+          experimentId,
+          phase: '',
+          state: 'running',
+          injectionsStarted: 1,
+          injectionsFinished: 0,
+          done: false,
+        },
+      },
+    });
+    stream.write({ seq: 1n, report: progress('exp-a') });
+    stream.write({ seq: 2n, report: undefined });
+    stream.write({
+      seq: 3n,
+      report: { agentId: 'agent-x', report: { $case: 'truth', value: TruthWindow.fromPartial({}) } },
+    });
+    stream.write({ seq: 4n, report: progress('exp-b') });
+    await eventually(() => answers.length === 4, { name: 'four answers' });
+    expect(answers.map((a) => [a.seq, a.code])).toEqual([
+      [1n, 0],
+      [2n, 3],
+      [3n, 3],
+      [4n, 0],
+    ]);
+    expect(answers[1]!.message).toBe('report 2: report is required');
+    expect(answers[2]!.message).toContain('truth from agent-x must name experiment_id and injection_id');
+    expect((await server.store.getProgress('exp-b')).get('agent-x')?.state).toBe('running');
+
+    await redis.dispose(); // the controller loses its store: the next report cannot be stored
+    stream.write({ seq: 5n, report: progress('exp-c') });
+    const end = await ended;
+    expect(end.code).toBe(13);
+    expect(answers).toHaveLength(4);
   });
 });

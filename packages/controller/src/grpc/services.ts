@@ -1,6 +1,7 @@
 import {
   status,
   type sendUnaryData,
+  type ServerDuplexStream,
   type ServerUnaryCall,
   type ServerWritableStream,
   type UntypedHandleCall,
@@ -27,13 +28,15 @@ import {
   type ReportProgressResponse,
   type StartExperimentRequest,
   type StartExperimentResponse,
+  type StreamReportsRequest,
+  type StreamReportsResponse,
   type WatchAssignmentsRequest,
   type WatchAssignmentsResponse,
   type WatchExperimentRequest,
   type WatchExperimentResponse,
 } from '@faultline/protocol';
 import { InvalidArgumentError, NotFoundError } from '../errors.js';
-import { isTerminal, type Scheduler } from '../scheduler.js';
+import { type AgentConnection, isTerminal, type Scheduler } from '../scheduler.js';
 import type { RedisStore } from '../store/redis-store.js';
 import { toServiceError } from './status-mapping.js';
 
@@ -68,6 +71,17 @@ function unary<Req, Res>(
   };
 }
 
+/**
+ * Ends a server stream with the error's status. (grpc-js sends the status when the stream
+ * emits 'error'; `destroy(err)` would drop the call without one.)
+ */
+function failStream(
+  call: ServerWritableStream<unknown, unknown> | ServerDuplexStream<unknown, unknown>,
+  err: unknown,
+): void {
+  call.emit('error', toServiceError(err));
+}
+
 /** AgentService: what agents call. */
 export function agentService(
   ctx: ServiceContext,
@@ -79,6 +93,7 @@ export function agentService(
       assertSubjectToken('agent.agent_id', info.agentId);
       if (info.hostIds.length === 0) info.hostIds = [info.agentId];
       await ctx.store.upsertAgent(info, ctx.leaseMs, ctx.nowNs());
+      ctx.scheduler.updateAgent(info);
       return {
         agentId: info.agentId,
         leaseTtlMs: ctx.leaseMs,
@@ -88,31 +103,33 @@ export function agentService(
 
     watchAssignments(call: ServerWritableStream<WatchAssignmentsRequest, WatchAssignmentsResponse>): void {
       const agentId = call.request.agentId;
-      const conn = {
-        agentId,
-        send: (m: WatchAssignmentsResponse) => {
-          if (!call.cancelled && call.writable) call.write(m);
-        },
+      let conn: AgentConnection | undefined;
+      let closed = false;
+      const end = (): void => {
+        closed = true;
+        if (conn) ctx.scheduler.detach(conn);
       };
-      void (async () => {
-        const known = await ctx.store.getAgent(agentId);
-        if (!known) {
-          call.destroy(
-            Object.assign(
-              new Error(`agent ${JSON.stringify(agentId)} is not registered: call Register first`),
-              { code: status.NOT_FOUND },
-            ),
-          );
-          return;
-        }
-        conn.send({ assignment: { $case: 'heartbeat', value: { timeUnixNano: ctx.nowNs() } } });
-        await ctx.store.renewLeases([agentId], ctx.leaseMs, ctx.nowNs());
-        await ctx.scheduler.attach(conn);
-      })().catch((err: unknown) => ctx.onError(err, 'WatchAssignments'));
-      const end = (): void => ctx.scheduler.detach(conn);
       call.on('cancelled', end);
       call.on('close', end);
       call.on('error', end);
+      void (async () => {
+        const info = await ctx.store.getAgent(agentId);
+        if (!info) {
+          failStream(call, new NotFoundError('agent', agentId, 'call Register first'));
+          return;
+        }
+        if (closed) return;
+        conn = {
+          agentId,
+          info,
+          send: (m: WatchAssignmentsResponse) => {
+            if (!call.cancelled && call.writable) call.write(m);
+          },
+        };
+        conn.send({ assignment: { $case: 'heartbeat', value: { timeUnixNano: ctx.nowNs() } } });
+        await ctx.store.renewLeases([agentId], ctx.leaseMs, ctx.nowNs());
+        if (!closed) await ctx.scheduler.attach(conn);
+      })().catch((err: unknown) => ctx.onError(err, 'WatchAssignments'));
     },
 
     reportProgress: unary<ReportProgressRequest, ReportProgressResponse>(
@@ -124,8 +141,53 @@ export function agentService(
         return {};
       },
     ),
+
+    streamReports(call: ServerDuplexStream<StreamReportsRequest, StreamReportsResponse>): void {
+      // One agent's reports are stored one after another, in the order sent (a truth window's
+      // end after its start, "done" after the last truth).
+      let chain = Promise.resolve();
+      let failed = false;
+      const answer = (m: StreamReportsResponse): void => {
+        if (!call.cancelled && call.writable) call.write(m);
+      };
+      const store = async (m: StreamReportsRequest): Promise<void> => {
+        if (failed || call.cancelled) return;
+        try {
+          const report = m.report?.report;
+          if (!m.report || !report) throw new InvalidArgumentError(`report ${m.seq}: report is required`);
+          await ctx.scheduler.report(m.report.agentId, report);
+          answer({ seq: m.seq, code: status.OK, message: '' });
+        } catch (err) {
+          const se = toServiceError(err);
+          if (se.code !== undefined && REFUSED_FOR_GOOD.has(se.code)) {
+            answer({ seq: m.seq, code: se.code, message: se.message ?? '' });
+            return;
+          }
+          // Not stored for now: end the stream here so that the agent sends this one again,
+          // and nothing after it is stored before it.
+          failed = true;
+          ctx.onError(err, 'StreamReports');
+          failStream(call, err);
+        }
+      };
+      call.on('data', (m: StreamReportsRequest) => {
+        chain = chain.then(() => store(m));
+      });
+      call.on('end', () => {
+        void chain.then(() => {
+          if (!failed && !call.cancelled) call.end();
+        });
+      });
+    },
   };
 }
+
+/** Report errors the agent must not retry: the same report would be refused again. */
+const REFUSED_FOR_GOOD: ReadonlySet<number> = new Set([
+  status.INVALID_ARGUMENT,
+  status.NOT_FOUND,
+  status.FAILED_PRECONDITION,
+]);
 
 function matchesSelector(labels: Record<string, string>, selector: string): boolean {
   if (selector.trim() === '') return true;
@@ -189,11 +251,7 @@ export function controlService(
       void (async () => {
         const exp = await ctx.store.getExperiment(id);
         if (!exp) {
-          call.destroy(
-            Object.assign(new Error(`experiment ${JSON.stringify(id)} not found`), {
-              code: status.NOT_FOUND,
-            }),
-          );
+          failStream(call, new NotFoundError('experiment', id));
           return;
         }
         let after = '0';
@@ -214,7 +272,7 @@ export function controlService(
         .catch((err: unknown) => {
           if (open) {
             ctx.onError(err, 'WatchExperiment');
-            call.destroy(err as Error);
+            failStream(call, err);
           }
         })
         .finally(stop);

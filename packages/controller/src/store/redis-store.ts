@@ -24,10 +24,14 @@ import {
  *   injection id → TruthWindow; `fl:exp:<id>:events` stream of WatchExperimentResponse.
  */
 export class RedisStore {
+  private readonly hashWrites: HashWriteBatcher;
+
   constructor(
     readonly redis: Redis,
     private readonly prefix = 'fl',
-  ) {}
+  ) {
+    this.hashWrites = new HashWriteBatcher(redis);
+  }
 
   private k(...parts: string[]): string {
     return [this.prefix, ...parts].join(':');
@@ -112,8 +116,13 @@ export class RedisStore {
     m.set(this.k('exp', exp.experimentId), Buffer.from(Experiment.encode({ ...exp, truth: [] }).finish()));
     m.zadd(this.k('exps'), Number(exp.createdUnixNano / 1_000_000n), exp.experimentId);
     m.sadd(this.k('exps', 'active'), exp.experimentId);
-    for (const p of plans)
-      m.hset(this.k('exp', exp.experimentId, 'plans'), p.agentId, Buffer.from(Plan.encode(p).finish()));
+    // One multi-field HSET per chunk instead of one command per plan (10,000 agents, one round trip).
+    for (let i = 0; i < plans.length; i += HSET_CHUNK) {
+      const args: (string | Buffer)[] = [];
+      for (const p of plans.slice(i, i + HSET_CHUNK))
+        args.push(p.agentId, Buffer.from(Plan.encode(p).finish()));
+      m.hset(this.k('exp', exp.experimentId, 'plans'), ...args);
+    }
     await m.exec();
   }
 
@@ -182,8 +191,12 @@ export class RedisStore {
     return b ? Plan.decode(b) : undefined;
   }
 
-  async recordAck(ack: PlanAck, agentId: string): Promise<void> {
-    await this.redis.hset(
+  /**
+   * Records a plan ack. Acks arriving together (a fleet answering one StartExperiment) are
+   * written in one pipeline; the promise resolves once this one is stored.
+   */
+  recordAck(ack: PlanAck, agentId: string): Promise<void> {
+    return this.hashWrites.hset(
       this.k('exp', ack.experimentId, 'acks'),
       agentId,
       Buffer.from(PlanAck.encode(ack).finish()),
@@ -195,8 +208,9 @@ export class RedisStore {
     return new Map(Object.entries(all).map(([agent, b]) => [agent, PlanAck.decode(b)]));
   }
 
-  async recordProgress(progress: PlanProgress, agentId: string): Promise<void> {
-    await this.redis.hset(
+  /** Records an agent's progress; batched like {@link recordAck}. */
+  recordProgress(progress: PlanProgress, agentId: string): Promise<void> {
+    return this.hashWrites.hset(
       this.k('exp', progress.experimentId, 'progress'),
       agentId,
       Buffer.from(PlanProgress.encode(progress).finish()),
@@ -250,5 +264,65 @@ export class RedisStore {
       }
     }
     return out;
+  }
+}
+
+/** Fields per HSET command when many are written at once. */
+const HSET_CHUNK = 1000;
+
+/**
+ * Group commit for hash fields: every `hset` issued in the same turn of the event loop goes
+ * out in one pipeline (one multi-field HSET per key and chunk) on the next turn, and each
+ * caller's promise settles when that pipeline has been answered. A later write to the same
+ * field in the same batch wins, as it would with one command each.
+ */
+class HashWriteBatcher {
+  private pending = new Map<string, Map<string, Buffer>>();
+  private waiters: { resolve: () => void; reject: (err: unknown) => void }[] = [];
+  private scheduled = false;
+
+  constructor(private readonly redis: Redis) {}
+
+  hset(key: string, field: string, value: Buffer): Promise<void> {
+    let fields = this.pending.get(key);
+    if (!fields) this.pending.set(key, (fields = new Map()));
+    fields.set(field, value);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => this.flush());
+    }
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    const waiters = this.waiters;
+    this.pending = new Map();
+    this.waiters = [];
+    this.scheduled = false;
+    const pipe = this.redis.pipeline();
+    for (const [key, fields] of batch) {
+      let args: (string | Buffer)[] = [];
+      for (const [field, value] of fields) {
+        args.push(field, value);
+        if (args.length === 2 * HSET_CHUNK) {
+          pipe.hset(key, ...args);
+          args = [];
+        }
+      }
+      if (args.length > 0) pipe.hset(key, ...args);
+    }
+    pipe.exec().then(
+      (results) => {
+        const failed = results?.find(([err]) => err)?.[0];
+        for (const w of waiters) {
+          if (failed) w.reject(failed);
+          else w.resolve();
+        }
+      },
+      (err: unknown) => {
+        for (const w of waiters) w.reject(err);
+      },
+    );
   }
 }

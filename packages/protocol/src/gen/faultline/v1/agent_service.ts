@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -116,6 +118,24 @@ export interface ReportProgressRequest {
 }
 
 export interface ReportProgressResponse {
+}
+
+/** One report on the StreamReports stream. */
+export interface StreamReportsRequest {
+  /** Numbers the agent's reports in the order it made them; the answer names it. */
+  seq: bigint;
+  report: ReportProgressRequest | undefined;
+}
+
+/** The controller's answer to one report on StreamReports, in the order they were sent. */
+export interface StreamReportsResponse {
+  seq: bigint;
+  /**
+   * 0 when the report was stored; otherwise the gRPC status code of a report refused for
+   * good (3 INVALID_ARGUMENT, 5 NOT_FOUND), which the agent must not send again.
+   */
+  code: number;
+  message: string;
 }
 
 function createBaseAgentInfo(): AgentInfo {
@@ -1655,6 +1675,200 @@ export const ReportProgressResponse: MessageFns<ReportProgressResponse> = {
   },
 };
 
+function createBaseStreamReportsRequest(): StreamReportsRequest {
+  return { seq: 0n, report: undefined };
+}
+
+export const StreamReportsRequest: MessageFns<StreamReportsRequest> = {
+  encode(message: StreamReportsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0n) {
+      if (BigInt.asUintN(64, message.seq) !== message.seq) {
+        throw new globalThis.Error("value provided for field message.seq of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.seq);
+    }
+    if (message.report !== undefined) {
+      ReportProgressRequest.encode(message.report, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamReportsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamReportsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.report = ReportProgressRequest.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamReportsRequest {
+    return {
+      seq: isSet(object.seq) ? BigInt(object.seq) : 0n,
+      report: isSet(object.report) ? ReportProgressRequest.fromJSON(object.report) : undefined,
+    };
+  },
+
+  toJSON(message: StreamReportsRequest): unknown {
+    const obj: any = {};
+    if (message.seq !== 0n) {
+      obj.seq = message.seq.toString();
+    }
+    if (message.report !== undefined) {
+      obj.report = ReportProgressRequest.toJSON(message.report);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamReportsRequest>): StreamReportsRequest {
+    return StreamReportsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamReportsRequest>): StreamReportsRequest {
+    const message = createBaseStreamReportsRequest();
+    message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
+    message.report = (object.report !== undefined && object.report !== null)
+      ? ReportProgressRequest.fromPartial(object.report)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseStreamReportsResponse(): StreamReportsResponse {
+  return { seq: 0n, code: 0, message: "" };
+}
+
+export const StreamReportsResponse: MessageFns<StreamReportsResponse> = {
+  encode(message: StreamReportsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.seq !== 0n) {
+      if (BigInt.asUintN(64, message.seq) !== message.seq) {
+        throw new globalThis.Error("value provided for field message.seq of type uint64 too large");
+      }
+      writer.uint32(8).uint64(message.seq);
+    }
+    if (message.code !== 0) {
+      writer.uint32(16).uint32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamReportsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamReportsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.seq = reader.uint64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamReportsResponse {
+    return {
+      seq: isSet(object.seq) ? BigInt(object.seq) : 0n,
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: StreamReportsResponse): unknown {
+    const obj: any = {};
+    if (message.seq !== 0n) {
+      obj.seq = message.seq.toString();
+    }
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<StreamReportsResponse>): StreamReportsResponse {
+    return StreamReportsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<StreamReportsResponse>): StreamReportsResponse {
+    const message = createBaseStreamReportsResponse();
+    message.seq = (object.seq !== undefined && object.seq !== null) ? BigInt(object.seq) : 0n;
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
 /** The control plane as agents see it. */
 export type AgentServiceService = typeof AgentServiceService;
 export const AgentServiceService = {
@@ -1683,7 +1897,7 @@ export const AgentServiceService = {
       Buffer.from(WatchAssignmentsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchAssignmentsResponse => WatchAssignmentsResponse.decode(value),
   },
-  /** Acks, progress and truth windows from the agent. */
+  /** Acks, progress and truth windows from the agent, one call each. */
   reportProgress: {
     path: "/faultline.v1.AgentService/ReportProgress" as const,
     requestStream: false as const,
@@ -1695,6 +1909,22 @@ export const AgentServiceService = {
       Buffer.from(ReportProgressResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportProgressResponse => ReportProgressResponse.decode(value),
   },
+  /**
+   * The same reports over one long-lived stream: what agents use, so that a fleet acking a
+   * plan at once costs a message each, not a call each. Reports are stored in the order
+   * sent; when one cannot be stored for now (the controller lost Redis), the stream ends
+   * with that error and the agent reopens it and sends again from that report on.
+   */
+  streamReports: {
+    path: "/faultline.v1.AgentService/StreamReports" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: StreamReportsRequest): Buffer => Buffer.from(StreamReportsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StreamReportsRequest => StreamReportsRequest.decode(value),
+    responseSerialize: (value: StreamReportsResponse): Buffer =>
+      Buffer.from(StreamReportsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): StreamReportsResponse => StreamReportsResponse.decode(value),
+  },
 } as const;
 
 export interface AgentServiceServer extends UntypedServiceImplementation {
@@ -1705,8 +1935,15 @@ export interface AgentServiceServer extends UntypedServiceImplementation {
    * loses it for longer than its dead-man timeout stops its injections.
    */
   watchAssignments: handleServerStreamingCall<WatchAssignmentsRequest, WatchAssignmentsResponse>;
-  /** Acks, progress and truth windows from the agent. */
+  /** Acks, progress and truth windows from the agent, one call each. */
   reportProgress: handleUnaryCall<ReportProgressRequest, ReportProgressResponse>;
+  /**
+   * The same reports over one long-lived stream: what agents use, so that a fleet acking a
+   * plan at once costs a message each, not a call each. Reports are stored in the order
+   * sent; when one cannot be stored for now (the controller lost Redis), the stream ends
+   * with that error and the agent reopens it and sends again from that report on.
+   */
+  streamReports: handleBidiStreamingCall<StreamReportsRequest, StreamReportsResponse>;
 }
 
 export interface AgentServiceClient extends Client {
@@ -1739,7 +1976,7 @@ export interface AgentServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchAssignmentsResponse>;
-  /** Acks, progress and truth windows from the agent. */
+  /** Acks, progress and truth windows from the agent, one call each. */
   reportProgress(
     request: ReportProgressRequest,
     callback: (error: ServiceError | null, response: ReportProgressResponse) => void,
@@ -1755,6 +1992,18 @@ export interface AgentServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportProgressResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * The same reports over one long-lived stream: what agents use, so that a fleet acking a
+   * plan at once costs a message each, not a call each. Reports are stored in the order
+   * sent; when one cannot be stored for now (the controller lost Redis), the stream ends
+   * with that error and the agent reopens it and sends again from that report on.
+   */
+  streamReports(): ClientDuplexStream<StreamReportsRequest, StreamReportsResponse>;
+  streamReports(options: Partial<CallOptions>): ClientDuplexStream<StreamReportsRequest, StreamReportsResponse>;
+  streamReports(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<StreamReportsRequest, StreamReportsResponse>;
 }
 
 export const AgentServiceClient = makeGenericClientConstructor(
