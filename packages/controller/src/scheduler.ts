@@ -54,6 +54,9 @@ export interface AgentConnection {
 
 type Resolver<T> = { resolve: (v: T) => void };
 
+/** Plans sent per turn of the event loop when a start fans out. */
+const SEND_SLICE = 500;
+
 const TERMINAL = new Set([
   ExperimentState.EXPERIMENT_STATE_SUCCEEDED,
   ExperimentState.EXPERIMENT_STATE_FAILED,
@@ -220,7 +223,6 @@ export class Scheduler {
     return new Promise((resolve) => {
       const acks = new Map<string, PlanAck>();
       const keys: string[] = [];
-      let outstanding = 0;
       let settled = false;
       const settle = (): void => {
         if (settled) return;
@@ -230,22 +232,33 @@ export class Scheduler {
         resolve(plans.map((p) => ({ agentId: p.agentId, ack: acks.get(p.agentId) })));
       };
       const timer = setTimeout(settle, this.opts.ackTimeoutMs);
-      for (const plan of plans) {
-        const conn = this.connections.get(plan.agentId);
-        if (!conn) continue;
-        const key = `${plan.experimentId}/${plan.agentId}`;
-        keys.push(key);
-        outstanding++;
-        this.ackWaiters.set(key, {
-          resolve: (ack) => {
-            if (acks.has(plan.agentId)) return;
-            acks.set(plan.agentId, ack);
+      const targets = plans.filter((p) => this.connections.has(p.agentId));
+      let outstanding = targets.length;
+      if (outstanding === 0) return settle();
+      // In slices, yielding between them: the first agents' plans leave (and their acks come
+      // back) while the rest are still being encoded.
+      const sendFrom = (from: number): void => {
+        for (const plan of targets.slice(from, from + SEND_SLICE)) {
+          const conn = this.connections.get(plan.agentId);
+          if (!conn) {
+            // Gone since the start began: it cannot ack.
             if (--outstanding === 0) settle();
-          },
-        });
-        conn.send({ assignment: { $case: 'plan', value: plan } });
-      }
-      if (outstanding === 0) settle();
+            continue;
+          }
+          const key = `${plan.experimentId}/${plan.agentId}`;
+          keys.push(key);
+          this.ackWaiters.set(key, {
+            resolve: (ack) => {
+              if (acks.has(plan.agentId)) return;
+              acks.set(plan.agentId, ack);
+              if (--outstanding === 0) settle();
+            },
+          });
+          conn.send({ assignment: { $case: 'plan', value: plan } });
+        }
+        if (from + SEND_SLICE < targets.length && !settled) setImmediate(() => sendFrom(from + SEND_SLICE));
+      };
+      sendFrom(0);
     });
   }
 
