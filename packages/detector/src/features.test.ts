@@ -112,6 +112,38 @@ describe('FeatureExtractor', () => {
     expect(out[4]![3]).toBe(2);
   });
 
+  it('writes with pushInto the vectors push returns, at an offset, and leaves out alone without one', () => {
+    const options = {
+      metrics: ['metrics.temp_celsius', 'metrics.ops_total'],
+      rollingWindow: 2,
+      deltas: true,
+    };
+    const viaPush = new FeatureExtractor(options);
+    const viaInto = new FeatureExtractor(options);
+    const out = new Float64Array(2 + 8).fill(-1);
+    const values = [
+      [20, 0],
+      [21, 10],
+      [23, 30],
+      [22, 35],
+    ] as const;
+    values.forEach(([temp, ops], t) => {
+      const s = sample('a', t * 0.5, { metrics: { temp_celsius: temp, ops_total: ops } });
+      const expected = viaPush.push(s);
+      const before = Array.from(out);
+      const produced = viaInto.pushInto(s, out, 2);
+      expect(produced).toBe(expected !== undefined);
+      if (expected === undefined) expect(Array.from(out)).toEqual(before);
+      else expect(Array.from(out.subarray(2))).toEqual(Array.from(expected));
+      expect(Array.from(out.subarray(0, 2))).toEqual([-1, -1]);
+    });
+    // Last sample: temp 22 (mean of [23, 22], std 0.5, delta −1), ops (35 − 30)/0.5 = 10 (delta −30).
+    expect(Array.from(out.subarray(2))).toEqual([22, 10, 22.5, 25, 0.5, 15, -1, -30]);
+    expect(() => viaInto.pushInto(sample('a', 9, { metrics: { temp_celsius: 1 } }), out, 3)).toThrow(
+      'out holds 10 values: no room for a vector of 8 at offset 3',
+    );
+  });
+
   it('carries the last value of a missing metric and spans the gap for a counter', () => {
     const fx = new FeatureExtractor({ metrics: ['metrics.load', 'metrics.ops_total'] });
     fx.push(sample('a', 0, { metrics: { load: 1, ops_total: 0 } }));

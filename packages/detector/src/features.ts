@@ -208,25 +208,34 @@ export function resolveFeatureExtractorOptions(
   return { metrics: [...(metrics as string[])], rollingWindow: rollingWindow as number, deltas, missing };
 }
 
-/** What the extractor remembers of one host between samples. */
+/**
+ * What the extractor remembers of one host between samples. The per-metric values live in one
+ * array, so that a host whose state has left the CPU caches costs few misses to bring back.
+ */
 interface HostState {
   /** Time of the host's first sample: other times are kept as seconds since it. */
   readonly originNs: bigint;
   lastNs: bigint;
-  /** Last value seen of each metric (the counter itself for counters), and when. */
-  readonly raw: Float64Array;
-  readonly rawAt: Float64Array;
-  readonly hasRaw: Uint8Array;
-  /** Last value of each base feature (rate or gauge), for 'carry' and deltas. */
-  readonly base: Float64Array;
-  readonly hasBase: Uint8Array;
+  /**
+   * With m metrics, in blocks of m from these offsets: the last value seen of each metric (the
+   * counter itself for counters) `RAW`, and when `RAW_AT`, whether there is one `HAS_RAW`
+   * (0 or 1); the last value of each base feature (rate or gauge) `BASE`, for 'carry' and
+   * deltas, and whether there is one `HAS_BASE`; then, from `RING`, the complete base vectors
+   * of the last `rollingWindow` samples, ring-ordered.
+   */
+  readonly values: Float64Array;
   /** Whether the previous sample produced a complete base vector (deltas need one). */
   prevComplete: boolean;
-  /** Complete base vectors of the last `rollingWindow` samples, ring-ordered. */
-  readonly ring: Float64Array;
   ringCount: number;
   ringNext: number;
 }
+
+const RAW = 0;
+const RAW_AT = 1;
+const HAS_RAW = 2;
+const BASE = 3;
+const HAS_BASE = 4;
+const RING = 5;
 
 /**
  * Turns the samples of many hosts into feature vectors, keeping each host's state (last
@@ -247,12 +256,20 @@ export class FeatureExtractor {
   /** Name of each entry of the vectors, stable for given options (see the class comment). */
   readonly featureNames: readonly string[];
   readonly #readers: readonly MetricReader[];
+  readonly #counter: Uint8Array;
   readonly #hosts = new Map<string, HostState>();
+  /** Scratch: the metrics read from the sample being pushed (NaN where absent). */
+  readonly #read: Float64Array;
+  /** Scratch: the base features at the sample being pushed (NaN where there is none yet). */
+  readonly #current: Float64Array;
   #stale = 0;
 
   constructor(options: FeatureExtractorOptions = {}) {
     this.options = resolveFeatureExtractorOptions(options);
     this.#readers = this.options.metrics.map((name, i) => parseMetric(`metrics[${i}]`, name));
+    this.#counter = Uint8Array.from(this.#readers, (r) => (r.counter ? 1 : 0));
+    this.#read = new Float64Array(this.#readers.length);
+    this.#current = new Float64Array(this.#readers.length);
     const base = this.#readers.map((r) => (r.counter ? `${r.name}:rate` : r.name));
     const w = this.options.rollingWindow;
     this.featureNames = [
@@ -289,54 +306,72 @@ export class FeatureExtractor {
    * lists. Throws {@link MissingMetricError} for an absent metric with `missing: 'error'`.
    */
   push(sample: Sample): Float64Array | undefined {
-    const readers = this.#readers;
-    const m = readers.length;
+    const out = new Float64Array(this.featureNames.length);
+    return this.pushInto(sample, out) ? out : undefined;
+  }
+
+  /**
+   * {@link push} without allocating: writes the vector into `out` from `offset` and returns
+   * true, or returns false (leaving `out` alone) where push returns undefined. Throws
+   * {@link ShapeMismatchError} when `out` has no room for {@link dimension} values there.
+   */
+  pushInto(sample: Sample, out: Float64Array, offset = 0): boolean {
+    const dim = this.featureNames.length;
+    if (!(offset >= 0 && offset + dim <= out.length)) {
+      throw new ShapeMismatchError(
+        `out holds ${out.length} values: no room for a vector of ${dim} at offset ${offset}`,
+      );
+    }
+    const m = this.#readers.length;
     const known = this.#hosts.get(sample.hostId);
     if (known !== undefined && sample.timeUnixNano <= known.lastNs) {
       this.#stale++;
-      return undefined;
+      return false;
     }
     // Read everything first: with missing: 'error', a bad sample throws before any state changes.
-    // NaN marks a metric without a value (#read never returns NaN).
-    const values = new Float64Array(m);
-    for (let j = 0; j < m; j++) values[j] = this.#read(sample, j) ?? NaN;
+    // NaN marks a metric without a value (readMetrics never reads NaN).
+    const read = this.#read;
+    this.#readMetrics(sample, read);
+    const counter = this.#counter;
 
     if (known === undefined) {
       const fresh = this.#newState(sample.timeUnixNano);
+      const f = fresh.values;
       for (let j = 0; j < m; j++) {
-        const v = values[j] as number;
+        const v = read[j] as number;
         if (Number.isNaN(v)) continue;
-        fresh.raw[j] = v;
-        fresh.hasRaw[j] = 1;
-        if (!(readers[j] as MetricReader).counter) {
-          fresh.base[j] = v;
-          fresh.hasBase[j] = 1;
+        f[RAW * m + j] = v;
+        f[HAS_RAW * m + j] = 1;
+        if (counter[j] === 0) {
+          f[BASE * m + j] = v;
+          f[HAS_BASE * m + j] = 1;
         }
       }
       this.#hosts.set(sample.hostId, fresh);
-      return undefined;
+      return false;
     }
     const state = known;
+    const f = state.values;
     state.lastNs = sample.timeUnixNano;
     const t = Number(sample.timeUnixNano - state.originNs) / 1e9;
 
     // The base features at this sample, NaN where there is none yet.
-    const current = new Float64Array(m);
+    const current = this.#current;
     let complete = true;
     for (let j = 0; j < m; j++) {
-      const v = values[j] as number;
+      const v = read[j] as number;
       let value = NaN;
       if (Number.isNaN(v)) {
-        if (state.hasBase[j] === 1) value = state.base[j] as number;
-      } else if ((readers[j] as MetricReader).counter) {
-        if (state.hasRaw[j] === 1) {
-          const prev = state.raw[j] as number;
+        if (f[HAS_BASE * m + j] === 1) value = f[BASE * m + j] as number;
+      } else if (counter[j] === 1) {
+        if (f[HAS_RAW * m + j] === 1) {
+          const prev = f[RAW * m + j] as number;
           const increase = v >= prev ? v - prev : v;
-          value = increase / (t - (state.rawAt[j] as number));
+          value = increase / (t - (f[RAW_AT * m + j] as number));
         }
-        state.raw[j] = v;
-        state.rawAt[j] = t;
-        state.hasRaw[j] = 1;
+        f[RAW * m + j] = v;
+        f[RAW_AT * m + j] = t;
+        f[HAS_RAW * m + j] = 1;
       } else {
         value = v;
       }
@@ -346,29 +381,28 @@ export class FeatureExtractor {
 
     const w = this.options.rollingWindow;
     const deltas = this.options.deltas;
-    let out: Float64Array | undefined;
-    if (complete && (!deltas || state.prevComplete)) {
-      out = new Float64Array(this.featureNames.length);
-      out.set(current);
+    const produced = complete && (!deltas || state.prevComplete);
+    if (produced) {
+      out.set(current, offset);
       if (deltas) {
-        const at = m * (w > 0 ? 3 : 1);
-        for (let j = 0; j < m; j++) out[at + j] = (current[j] as number) - (state.base[j] as number);
+        const at = offset + m * (w > 0 ? 3 : 1);
+        for (let j = 0; j < m; j++) out[at + j] = (current[j] as number) - (f[BASE * m + j] as number);
       }
     }
     for (let j = 0; j < m; j++) {
       if (!Number.isNaN(current[j] as number)) {
-        state.base[j] = current[j] as number;
-        state.hasBase[j] = 1;
+        f[BASE * m + j] = current[j] as number;
+        f[HAS_BASE * m + j] = 1;
       }
     }
     state.prevComplete = complete;
     if (complete && w > 0) {
-      state.ring.set(current, state.ringNext * m);
+      f.set(current, RING * m + state.ringNext * m);
       state.ringNext = (state.ringNext + 1) % w;
       if (state.ringCount < w) state.ringCount++;
-      if (out !== undefined) writeRollingStats(state, m, out);
+      if (produced) writeRollingStats(state, m, out, offset);
     }
-    return out;
+    return produced;
   }
 
   #newState(timeUnixNano: bigint): HostState {
@@ -376,61 +410,63 @@ export class FeatureExtractor {
     return {
       originNs: timeUnixNano,
       lastNs: timeUnixNano,
-      raw: new Float64Array(m),
-      rawAt: new Float64Array(m),
-      hasRaw: new Uint8Array(m),
-      base: new Float64Array(m),
-      hasBase: new Uint8Array(m),
+      values: new Float64Array(m * (RING + this.options.rollingWindow)),
       prevComplete: false,
-      ring: new Float64Array(m * this.options.rollingWindow),
       ringCount: 0,
       ringNext: 0,
     };
   }
 
-  /** The metric's value in the sample; undefined when absent or not finite (or throws, per `missing`). */
-  #read(sample: Sample, j: number): number | undefined {
-    const reader = this.#readers[j] as MetricReader;
-    let v: number | undefined;
-    switch (reader.source) {
-      case Source.Host:
-        v = (sample.host as unknown as Record<string, number> | undefined)?.[reader.key];
-        break;
-      case Source.Process:
-        v = (sample.process as unknown as Record<string, number> | undefined)?.[reader.key];
-        break;
-      case Source.Cgroup:
-        v = (sample.cgroup as unknown as Record<string, number> | undefined)?.[reader.key];
-        break;
-      case Source.Map:
-        v = sample.metrics[reader.key];
-        break;
+  /**
+   * Each metric's value in the sample into `out`: NaN when absent or not finite (or throws,
+   * per `missing`). Each section is looked up once.
+   */
+  #readMetrics(sample: Sample, out: Float64Array): void {
+    const readers = this.#readers;
+    const host = sample.host as unknown as Record<string, number> | undefined;
+    const process = sample.process as unknown as Record<string, number> | undefined;
+    const cgroup = sample.cgroup as unknown as Record<string, number> | undefined;
+    const map = sample.metrics;
+    for (let j = 0; j < readers.length; j++) {
+      const reader = readers[j] as MetricReader;
+      const section =
+        reader.source === Source.Host
+          ? host
+          : reader.source === Source.Process
+            ? process
+            : reader.source === Source.Cgroup
+              ? cgroup
+              : map;
+      const v = section?.[reader.key];
+      if (v === undefined || !Number.isFinite(v)) {
+        if (this.options.missing === 'error') {
+          throw new MissingMetricError(sample.hostId, reader.name, sample.seq);
+        }
+        out[j] = NaN;
+      } else {
+        out[j] = v;
+      }
     }
-    if (v === undefined || !Number.isFinite(v)) {
-      if (this.options.missing === 'error')
-        throw new MissingMetricError(sample.hostId, reader.name, sample.seq);
-      return undefined;
-    }
-    return v;
   }
 }
 
 /** Writes the rolling means and population standard deviations of the ring into `out`. */
-function writeRollingStats(state: HostState, m: number, out: Float64Array): void {
+function writeRollingStats(state: HostState, m: number, out: Float64Array, offset: number): void {
   const count = state.ringCount;
-  const ring = state.ring;
+  const ring = state.values;
+  const at = RING * m;
   for (let j = 0; j < m; j++) {
     let sum = 0;
-    for (let r = 0; r < count; r++) sum += ring[r * m + j] as number;
+    for (let r = 0; r < count; r++) sum += ring[at + r * m + j] as number;
     const mean = sum / count;
     // Two passes: the naive sum-of-squares formula loses everything on large byte gauges.
     let ss = 0;
     for (let r = 0; r < count; r++) {
-      const dev = (ring[r * m + j] as number) - mean;
+      const dev = (ring[at + r * m + j] as number) - mean;
       ss += dev * dev;
     }
-    out[m + j] = mean;
-    out[2 * m + j] = Math.sqrt(ss / count);
+    out[offset + m + j] = mean;
+    out[offset + 2 * m + j] = Math.sqrt(ss / count);
   }
 }
 

@@ -313,6 +313,52 @@ describe('IsolationForest', () => {
     expect(JSON.stringify(loaded.toJSON())).toBe(text);
   });
 
+  it('scores saved tables whose child pairs are shared or overlap as the trees they describe', () => {
+    // One tree of 8 nodes on 2 columns: node 1's children are (3, 4) and node 2's are (4, 5),
+    // so node 4 (depth 2 on both paths) has two parents.
+    const b64 = (a: Int32Array | Float64Array): string =>
+      Buffer.from(a.buffer, a.byteOffset, a.byteLength).toString('base64');
+    const feature = Int32Array.from([0, 1, 1, -1, 0, -1, -1, -1]);
+    const threshold = Float64Array.from([0, 0, 1, 0, -1, 0, 0, 0]);
+    const left = Int32Array.from([1, 3, 4, -1, 6, -1, -1, -1]);
+    const right = Int32Array.from([2, 4, 5, -1, 7, -1, -1, -1]);
+    const pathLength = Float64Array.from([0, 0, 0, 2, 0, 2.25, 3, 3.5]);
+    const json: IsolationForestJSON = {
+      format: 'faultline.isolation-forest',
+      version: 1,
+      options: resolveIsolationForestOptions({ nEstimators: 1 }),
+      nFeaturesIn: 2,
+      maxSamplesUsed: 8,
+      maxFeaturesUsed: 2,
+      offset: -0.5,
+      estimatorsFeatures: [[0, 1]],
+      nodes: {
+        treeOffsets: b64(Int32Array.from([0, 8])),
+        feature: b64(feature),
+        threshold: b64(threshold),
+        left: b64(left),
+        right: b64(right),
+        nodeSize: b64(Int32Array.from([8, 5, 3, 1, 4, 1, 2, 2])),
+        pathLength: b64(pathLength),
+      },
+    };
+    const forest = IsolationForest.fromJSON(json);
+    const rows: Array<[number[], number]> = [
+      [[-1, -1], 2], // 0 → 1 → 3
+      [[-2, 0.5], 3], // 0 → 1 → 4 → 6
+      [[-0.5, 0.5], 3.5], // 0 → 1 → 4 → 7
+      [[1, 0.5], 3.5], // 0 → 2 → 4 → 7
+      [[1, 2], 2.25], // 0 → 2 → 5
+    ];
+    const X = fromRows(rows.map(([x]) => x));
+    const batch = forest.scoreSamples(X);
+    rows.forEach(([x, h], i) => {
+      const expected = Math.pow(2, -h / averagePathLength(8));
+      expect(forest.anomalyScore(x)).toBe(expected);
+      expect(batch[i]).toBe(-expected);
+    });
+  });
+
   it('refuses malformed saved forests', () => {
     const forest = new IsolationForest({ nEstimators: 3, seed: 1 }).fit(gaussian(40, 2, 1));
     const json = forest.toJSON();

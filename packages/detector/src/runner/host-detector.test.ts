@@ -2,7 +2,12 @@ import { AnomalyEventState, Sample as SampleMessage, type Sample } from '@faultl
 import { describe, expect, it } from 'vitest';
 
 import { AnomalyEventTransitionKind, type AnomalyEventTransition } from '../anomaly-events.js';
-import { InvalidOptionsError, MalformedCheckpointError } from '../errors.js';
+import {
+  InvalidOptionsError,
+  isDetectorError,
+  isMissingMetricError,
+  MalformedCheckpointError,
+} from '../errors.js';
 import {
   decodeFloat64,
   encodeFloat64,
@@ -10,6 +15,7 @@ import {
   mapForestScore,
   resolveHostDetectorOptions,
   type HostDetectorOptions,
+  type HostScoreOutcome,
   type HostScoreResult,
 } from './host-detector.js';
 import { SyntheticHost, type SyntheticAnomaly } from './synthetic-host.js';
@@ -26,6 +32,10 @@ function run(detector: HostDetector, samples: readonly Sample[]): HostScoreResul
     if (r === undefined) throw new Error(`sample ${s.seq} was skipped`);
     return r;
   });
+}
+
+function isResult(r: HostScoreOutcome): r is HostScoreResult {
+  return r !== undefined && !isDetectorError(r);
 }
 
 function transitions(results: readonly HostScoreResult[]): AnomalyEventTransition[] {
@@ -180,6 +190,69 @@ describe('HostDetector', () => {
     expect(detector.score(samples[2]!)).toBeUndefined();
     expect(detector.score({ ...samples[2]!, hostId: 'other', seq: 99n })).toBeUndefined();
     expect(detector.scoredSamples).toBe(3);
+  });
+
+  it('scores with scoreAll exactly as one sample at a time, across refits, skips and missing metrics', () => {
+    const options: HostDetectorOptions = {
+      features: {
+        metrics: ['host.load1', 'host.memory_used_bytes', 'host.cpu_user_seconds_total', 'process.rss_bytes'],
+        missing: 'error',
+      },
+      forest: { nEstimators: 20, contamination: 0.05 },
+      training: { samples: 40, minSamples: 16, retrainEverySamples: 30, retrainWindow: 32 },
+    };
+    const generated = new SyntheticHost({
+      hostId: 'h',
+      seed: 4,
+      startUnixNano: T0,
+      anomalies: ANOMALIES,
+    }).take(360);
+    // Redeliveries, a sample of another host, and samples without a process section (missing).
+    const samples = generated.flatMap((s, i) => {
+      if (i % 23 === 9) return [{ ...s, process: undefined }];
+      if (i % 31 === 4) return [s, s];
+      if (i % 47 === 2) return [s, { ...s, hostId: 'other' }];
+      return [s];
+    });
+    const outcome = (run: () => HostScoreResult | undefined): HostScoreOutcome => {
+      try {
+        return run();
+      } catch (err) {
+        if (!isDetectorError(err)) throw err;
+        return err;
+      }
+    };
+    const one = new HostDetector('h', options, { detectorId: 'd' });
+    const expected = samples.map((s) => outcome(() => one.score(s)));
+    const many = new HostDetector('h', options, { detectorId: 'd' });
+    const got: HostScoreOutcome[] = [];
+    // Batches of 1 to 96 samples (more than one internal chunk of 64).
+    for (let at = 0, n = 1; at < samples.length; at += n, n = (n * 7) % 97) {
+      got.push(...many.scoreAll(samples.slice(at, at + n)));
+    }
+    expect(got).toHaveLength(expected.length);
+    // Every kind of outcome is there, and refits happen inside batches.
+    expect(got.filter((r) => r === undefined).length).toBeGreaterThan(10);
+    expect(got.filter((r) => isMissingMetricError(r)).length).toBe(16);
+    expect(got.filter((r) => isResult(r) && r.fitted === 'retrain').length).toBeGreaterThanOrEqual(8);
+    expect(transitions(got.filter(isResult)).length).toBeGreaterThanOrEqual(4);
+    for (let i = 0; i < expected.length; i++) {
+      const e = expected[i];
+      const g = got[i];
+      if (isResult(e) && isResult(g)) {
+        expect(g.score, `sample ${i}`).toEqual(e.score);
+        expect(Object.is(g.score.iforestScore, e.score.iforestScore)).toBe(true);
+        expect(g.transitions).toEqual(e.transitions);
+        expect(g.fitted).toBe(e.fitted);
+      } else if (isDetectorError(e)) {
+        expect(isDetectorError(g) && g.message).toBe(e.message);
+      } else {
+        expect(g, `sample ${i}`).toBe(e);
+      }
+    }
+    expect(JSON.stringify(many.snapshot())).toBe(JSON.stringify(one.snapshot()));
+    expect(many.scoredSamples).toBe(one.scoredSamples);
+    expect(many.fits).toBe(one.fits);
   });
 
   it('refuses a snapshot taken with other features, or that is not one', () => {

@@ -37,6 +37,7 @@ export type {
   HostDetectorIdentity,
   HostDetectorOptions,
   HostDetectorState,
+  HostScoreOutcome,
   HostScoreResult,
   ResolvedHostDetectorOptions,
   ResolvedTrainingOptions,

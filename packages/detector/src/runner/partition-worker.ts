@@ -22,8 +22,9 @@
  * gets to it (up to `maxBatchMessages`), host by host. A host's state depends only on its own
  * samples in order, so the results are those of one message at a time; but a simulator's
  * batch carries one sample of each of many hosts, and scoring a host's samples of several
- * messages in a row keeps its model in the CPU cache. Under backlog the groups grow and so
- * does the throughput; when the partition is quiet each message is scored as it comes.
+ * messages together ({@link HostDetector.scoreAll}) fetches its model from memory once for all
+ * of them. Under backlog the groups grow and so does the throughput; when the partition is
+ * quiet each message is scored as it comes.
  */
 import {
   AckPolicy,
@@ -130,6 +131,13 @@ interface Pending {
   /** Scores by sample index; holes for samples not scored. */
   readonly scores: Array<Score | undefined>;
   readonly transitions: AnomalyEventTransition[];
+}
+
+/** One host's samples in a group, in order, with where each came from. */
+interface HostSamples {
+  readonly samples: Sample[];
+  readonly items: Pending[];
+  readonly indexes: number[];
 }
 
 /** Consumes and scores one partition; see the module comment. */
@@ -366,7 +374,7 @@ export class PartitionWorker {
     this.#assertLease();
     const { metrics } = this.#d;
     const pending: Pending[] = [];
-    const byHost = new Map<string, Array<{ item: Pending; index: number; sample: Sample }>>();
+    const byHost = new Map<string, HostSamples>();
     for (const m of group) {
       if (m.seq > this.#maxStreamSeq) this.#maxStreamSeq = m.seq;
       let batch: SampleBatch;
@@ -384,32 +392,38 @@ export class PartitionWorker {
         transitions: [],
       };
       pending.push(item);
-      batch.samples.forEach((sample, index) => {
+      const samples = batch.samples;
+      for (let index = 0; index < samples.length; index++) {
+        const sample = samples[index] as Sample;
         let list = byHost.get(sample.hostId);
-        if (list === undefined) byHost.set(sample.hostId, (list = []));
-        list.push({ item, index, sample });
-      });
+        if (list === undefined) byHost.set(sample.hostId, (list = { samples: [], items: [], indexes: [] }));
+        list.samples.push(sample);
+        list.items.push(item);
+        list.indexes.push(index);
+      }
     }
 
-    for (const [hostId, samples] of byHost) {
+    for (const [hostId, list] of byHost) {
       const host = this.#host(hostId);
-      for (const { item, index, sample } of samples) {
-        let result;
-        try {
-          result = host.score(sample);
-        } catch (err) {
-          if (!isDetectorError(err)) throw err;
-          metrics.samplesSkipped.inc({ reason: 'error' });
-          metrics.errors.inc({ stage: 'sample' });
-          this.#d.log.debug({ err, hostId, seq: String(sample.seq) }, 'sample not scored');
-          continue;
-        }
+      const outcomes = host.scoreAll(list.samples);
+      for (let k = 0; k < outcomes.length; k++) {
+        const result = outcomes[k];
         if (result === undefined) {
           metrics.samplesSkipped.inc({ reason: 'already_scored' });
           continue;
         }
+        if (isDetectorError(result)) {
+          metrics.samplesSkipped.inc({ reason: 'error' });
+          metrics.errors.inc({ stage: 'sample' });
+          this.#d.log.debug(
+            { err: result, hostId, seq: String((list.samples[k] as Sample).seq) },
+            'sample not scored',
+          );
+          continue;
+        }
         this.#dirty.add(host);
-        item.scores[index] = result.score;
+        const item = list.items[k] as Pending;
+        item.scores[list.indexes[k] as number] = result.score;
         if (result.fitted !== undefined) metrics.modelFits.inc({ reason: result.fitted });
         for (const t of result.transitions) item.transitions.push(t);
       }
