@@ -236,8 +236,10 @@ const lines = [
   '',
   "How: one flat typed-array node table for the whole forest; fit gathers each tree's ψ rows into " +
     'a small contiguous block and partitions an Int32Array of row indices in place; scoring walks a ' +
-    'branch-free copy of the tables (a leaf points to itself, so every walk takes the forest height ' +
-    'in steps) for four rows at a time, so their memory loads overlap.',
+    'branch-free copy of the tables, one 16-byte record per node in breadth-first order (one cache ' +
+    'line per step; a leaf holds its path length and tests a NaN column, so a finished walk stays ' +
+    'put), eight trees at a time for one row and four rows × two trees in a batch, so that their ' +
+    'memory loads overlap.',
   '',
 ];
 const markdown = lines.join('\n');

@@ -67,4 +67,43 @@ describe('RedisStore (real redis-server)', () => {
       conn.disconnect();
     }
   });
+
+  it('lists agents with their lease, last contact and experiment', async () => {
+    await using redis = await startRedis();
+    const conn = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+    conn.on('error', () => {});
+    try {
+      const store = new RedisStore(conn, 'test');
+      const info = (agentId: string) => ({
+        agentId,
+        hostname: agentId,
+        labels: { zone: 'a' },
+        caps: undefined,
+        version: 'test',
+        cpuCount: 2,
+        memoryTotalBytes: 1n << 30n,
+        hostIds: [agentId],
+      });
+      const now = Date.now();
+      const ns = (ms: number) => BigInt(ms) * 1_000_000n;
+      // agent-b registered long ago with a lease that has run out.
+      await store.upsertAgent(info('agent-b'), 1000, ns(now - 60_000));
+      await store.upsertAgent(info('agent-a'), 1000, ns(now - 500));
+      await store.renewLeases(['agent-a'], 15_000, ns(now));
+      await store.setAgentsExperiment(['agent-a', 'agent-b'], 'exp-1');
+      await store.setAgentsExperiment(['agent-b'], undefined);
+
+      const list = await store.listAgents();
+      expect(list.map((a) => [a.info?.agentId, a.connected, a.experimentId])).toEqual([
+        ['agent-a', true, 'exp-1'],
+        ['agent-b', false, ''],
+      ]);
+      expect(list[0]!.lastSeenUnixNano).toBe(ns(now));
+      expect(list[0]!.leaseExpiresUnixNano).toBe(ns(now + 15_000));
+      expect(list[1]!.lastSeenUnixNano).toBe(ns(now - 60_000));
+      expect(list[1]!.leaseExpiresUnixNano).toBe(0n);
+    } finally {
+      conn.disconnect();
+    }
+  });
 });

@@ -17,7 +17,7 @@ import {
  *
  * - `fl:agents` set of agent ids; `fl:agent:<id>` AgentInfo; `fl:agents:leases` sorted set
  *   of agent ids by lease expiry (ms since the epoch); `fl:agents:seen` sorted set of agent
- *   ids by last contact (ms); `fl:agent:<id>:experiment` the experiment it runs.
+ *   ids by last contact (ms); `fl:agents:experiment` hash agent id → the experiment it runs.
  * - `fl:exps` sorted set of experiment ids by creation ms; `fl:exps:active` set of ids
  *   pending or running; `fl:exp:<id>` Experiment (without truth);
  *   `fl:exp:<id>:plans` hash agent → Plan; `fl:exp:<id>:acks` hash agent → PlanAck;
@@ -85,18 +85,17 @@ export class RedisStore {
     const pipe = this.redis.pipeline();
     pipe.zmscore(this.k('agents', 'leases'), ...ids);
     pipe.zmscore(this.k('agents', 'seen'), ...ids);
-    for (const id of ids) {
-      pipe.getBuffer(this.k('agent', id));
-      pipe.get(this.k('agent', id, 'experiment'));
-    }
+    pipe.hmget(this.k('agents', 'experiment'), ...ids);
+    for (const id of ids) pipe.getBuffer(this.k('agent', id));
     const res = (await pipe.exec()) ?? [];
     const leases = (res[0]?.[1] ?? []) as (string | null)[];
     const seen = (res[1]?.[1] ?? []) as (string | null)[];
+    const experiments = (res[2]?.[1] ?? []) as (string | null)[];
     const nowMs = Date.now();
     const out: AgentStatus[] = [];
     ids.forEach((id, i) => {
-      const info = res[2 + i * 2]?.[1] as Buffer | null;
-      const exp = res[3 + i * 2]?.[1] as string | null;
+      const info = res[3 + i]?.[1] as Buffer | null;
+      const exp = experiments[i];
       if (!info) return;
       const expires = Number(leases[i] ?? 0);
       const connected = expires > nowMs;
@@ -111,13 +110,15 @@ export class RedisStore {
     return out;
   }
 
-  /** Records (or clears, with undefined) the experiment of many agents in one pipeline. */
+  /** Records (or clears, with undefined) the experiment of many agents: one hash, a few commands. */
   async setAgentsExperiment(agentIds: readonly string[], experimentId: string | undefined): Promise<void> {
     if (agentIds.length === 0) return;
+    const key = this.k('agents', 'experiment');
     const pipe = this.redis.pipeline();
-    for (const id of agentIds) {
-      if (experimentId) pipe.set(this.k('agent', id, 'experiment'), experimentId);
-      else pipe.del(this.k('agent', id, 'experiment'));
+    for (let i = 0; i < agentIds.length; i += HSET_CHUNK) {
+      const ids = agentIds.slice(i, i + HSET_CHUNK);
+      if (experimentId) pipe.hset(key, ...ids.flatMap((id) => [id, experimentId]));
+      else pipe.hdel(key, ...ids);
     }
     await pipe.exec();
   }
