@@ -106,6 +106,17 @@ describe('judgeAchieved', () => {
   it('requires every matmul product and the matrices in memory', () => {
     const matmul: ResolvedWorkload = { kind: 'matmul', sizes: [400], matrices: 3, dots: 5 };
     const expectedBytes = 4 * 400 * 400 * 8;
+    // Done before the first monitor tick: the process's own report is the measurement.
+    expect(
+      judgeAchieved(
+        matmul,
+        evidence({ peakRssDeltaBytes: expectedBytes }, { dotsDone: 5, expectedBytes, samples: 0 }),
+      ).shortfall,
+    ).toBe('');
+    expect(
+      judgeAchieved(matmul, evidence({}, { dotsDone: 0, expectedBytes, samples: 0, durationMs: 40 }))
+        .shortfall,
+    ).toBe('no measurement: the workload ran 40 ms, less than one monitor interval');
     expect(
       judgeAchieved(matmul, evidence({ peakRssDeltaBytes: expectedBytes }, { dotsDone: 5, expectedBytes }))
         .reachedTarget,

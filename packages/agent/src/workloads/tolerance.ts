@@ -64,7 +64,12 @@ export function judgeAchieved(workload: ResolvedWorkload, evidence: InjectionEvi
   const reasons: string[] = [];
   if (evidence.failure !== undefined) reasons.push(evidence.failure);
   const a = evidence.achieved;
-  const measured = workload.kind === 'stall' || evidence.samples > 0;
+  // A matmul process reports its own peak RSS and products when it is done: a short one that
+  // ended before the first monitor tick (a busy machine delays the tick) is still measured.
+  const measured =
+    workload.kind === 'stall' ||
+    evidence.samples > 0 ||
+    (workload.kind === 'matmul' && evidence.dotsDone !== undefined && a.peakRssDeltaBytes > 0);
   if (!measured) {
     reasons.push(
       `no measurement: the workload ran ${Math.round(evidence.durationMs)} ms, less than one monitor interval`,
