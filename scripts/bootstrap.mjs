@@ -74,7 +74,8 @@ const wanted = [
   ['nats-server', 'nats-server'],
   ['redis-server', 'redis-server'],
 ];
-if (process.argv.includes('--tests')) wanted.push(['chromium', 'chromium']);
+// The tests also render the report in Chromium and make throwaway TLS certificates with openssl.
+if (process.argv.includes('--tests')) wanted.push(['chromium', 'chromium'], ['openssl', 'openssl']);
 const missing = wanted.filter(([bin]) => !has(bin));
 if (missing.length > 0) {
   const names = missing.map(([, p]) => p).join(' ');

@@ -13,6 +13,7 @@ export class AgentMetrics {
   readonly lost: Gauge;
   readonly spoolBytes: Gauge;
   readonly natsConnected: Gauge;
+  readonly natsRefusals: Gauge;
   readonly injectionsRunning: Gauge;
   readonly errors: Counter;
   readonly sampleCost: Summary;
@@ -82,6 +83,11 @@ export class AgentMetrics {
     this.natsConnected = new Gauge({
       name: 'faultline_agent_nats_connected',
       help: '1 while connected to NATS',
+      registers: r,
+    });
+    this.natsRefusals = new Gauge({
+      name: 'faultline_agent_nats_refusals',
+      help: 'Times NATS refused the credentials or a publish (not permitted); what it refused stays spooled',
       registers: r,
     });
     this.injectionsRunning = new Gauge({

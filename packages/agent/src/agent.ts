@@ -4,6 +4,9 @@ import { pino, type Logger } from 'pino';
 import {
   assertSubjectToken,
   DEFAULT_PARTITIONS,
+  resolveNatsAuthOptions,
+  type NatsAuthOptions,
+  type ResolvedNatsAuth,
   type Caps,
   type Plan,
   type PlanProgress,
@@ -34,6 +37,12 @@ export interface AgentOptions {
   dataDir?: string;
   /** NATS URL; without it nothing is published (standalone mode still writes files). */
   natsUrl?: string;
+  /**
+   * Credentials, TLS and inbox prefix for NATS (`--nats-creds`, `--nats-nkey-file`, …).
+   * The identity, which names the default inbox prefix `_INBOX_<agentId>`, is the agent id.
+   * Default none: no authentication.
+   */
+  natsAuth?: NatsAuthOptions;
   /** Sample partitions (as the detectors use). Default 16. */
   partitions?: number;
   /** Sampling interval when no plan runs, ms, [50, 60000]. Default 1000. A plan's interval wins while it runs. */
@@ -63,6 +72,7 @@ export interface ResolvedAgentOptions {
   labels: Record<string, string>;
   dataDir: string;
   natsUrl: string | undefined;
+  natsAuth: ResolvedNatsAuth;
   partitions: number;
   samplingIntervalMs: number;
   maxSpoolBytes: number;
@@ -105,6 +115,7 @@ export function resolveAgentOptions(
     labels: raw.labels ?? {},
     dataDir: raw.dataDir ?? join('.faultline', 'agents', agentId),
     natsUrl: raw.natsUrl,
+    natsAuth: resolveNatsAuthOptions({ ...raw.natsAuth, identity: raw.natsAuth?.identity ?? agentId }),
     partitions: raw.partitions ?? DEFAULT_PARTITIONS,
     samplingIntervalMs,
     maxSpoolBytes: raw.maxSpoolBytes ?? 256 * 1024 * 1024,
@@ -177,8 +188,13 @@ export class Agent {
         servers: this.options.natsUrl,
         partitions: this.options.partitions,
         spool: { dir: join(this.options.dataDir, 'spool'), maxSpoolBytes: this.options.maxSpoolBytes },
+        connection: this.options.natsAuth.connectionOptions,
         onError: (err) => this.error(err, 'publisher'),
       });
+      this.log.info(
+        { nats: this.options.natsUrl, auth: this.options.natsAuth.description },
+        'publishing samples and truth to NATS',
+      );
     }
     if (this.options.ramlogPath) this.ramlog = new RamlogWriter(this.options.ramlogPath);
     if (this.options.prmonDir) this.prmon = new PrmonWriter(this.options.prmonDir);
@@ -249,6 +265,7 @@ export class Agent {
       this.metrics.lost.set(st.samplesLost);
       this.metrics.spoolBytes.set(st.spoolBytes);
       this.metrics.natsConnected.set(st.connected ? 1 : 0);
+      this.metrics.natsRefusals.set(st.natsRefusals);
     }
     this.metrics.samplingSkipped.set(this.loop?.stats().skipped ?? 0);
     this.metrics.injectionsRunning.set(this.runner.active().length);

@@ -1,6 +1,9 @@
 import { Command, InvalidArgumentError } from 'commander';
+import { NATS_AUTH_FLAGS, natsAuthFromFlags, type NatsAuthFlagValues } from '@faultline/protocol';
 import type { AgentCapsOptions } from './caps.js';
 import type { AgentOptions } from './agent.js';
+import type { ControlCredentialsOptions } from './control-credentials.js';
+import { InvalidOptionsError } from './errors.js';
 
 /** Parses "250ms", "15s", "2m", "1h" or plain ms into ms. */
 export function parseDurationMs(flag: string): (value: string) => number {
@@ -41,7 +44,7 @@ export function parseLabels(value: string): Record<string, string> {
 }
 
 /** Flags every agent command takes (env fallbacks noted in their help). */
-export interface CommonAgentFlags {
+export interface CommonAgentFlags extends NatsAuthFlagValues {
   agentId?: string;
   labels?: Record<string, string>;
   nats?: string;
@@ -61,13 +64,17 @@ export interface CommonAgentFlags {
 }
 
 export function addCommonAgentFlags(cmd: Command): Command {
-  return cmd
+  cmd
     .option(
       '--agent-id <id>',
       'agent id, a NATS subject token (env FAULTLINE_AGENT_ID; default the hostname)',
     )
     .option('--labels <k=v,...>', 'labels for target selectors (env FAULTLINE_AGENT_LABELS)', parseLabels)
-    .option('--nats <url>', 'publish samples and truth to this NATS server (env FAULTLINE_NATS_URL)')
+    .option('--nats <url>', 'publish samples and truth to this NATS server (env FAULTLINE_NATS_URL)');
+  for (const f of NATS_AUTH_FLAGS) {
+    cmd.option(`${f.flag} <${f.arg.toLowerCase()}>`, `${f.help} (env ${f.env})`);
+  }
+  return cmd
     .option('--data-dir <dir>', 'spool and scratch directory (default .faultline/agents/<id>)')
     .option(
       '--metrics-port <port>',
@@ -135,6 +142,7 @@ export function agentOptionsFrom(
     labels:
       flags.labels ?? (env.FAULTLINE_AGENT_LABELS ? parseLabels(env.FAULTLINE_AGENT_LABELS) : undefined),
     natsUrl: flags.nats ?? env.FAULTLINE_NATS_URL,
+    natsAuth: natsAuthFromFlags(flags, env),
     dataDir: flags.dataDir,
     metricsPort: flags.metricsPort,
     metricsHost: flags.metricsHost ?? env.FAULTLINE_METRICS_HOST,
@@ -144,5 +152,74 @@ export function agentOptionsFrom(
     samplingIntervalMs: flags.interval,
     maxSpoolBytes: flags.maxSpoolBytes,
     caps,
+  };
+}
+
+/** `serve` flags for the controller connection's TLS and token (see ControlCredentialsOptions). */
+export interface ControlSecurityFlags {
+  tls?: boolean;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsServerName?: string;
+  tokenFile?: string;
+}
+
+/**
+ * Adds the controller connection's security flags; all off by default (the dev stack):
+ *
+ * | flag | env |
+ * |---|---|
+ * | `--tls` | `FAULTLINE_AGENT_TLS=1` |
+ * | `--tls-ca FILE` | `FAULTLINE_AGENT_TLS_CA` |
+ * | `--tls-cert FILE` / `--tls-key FILE` | `FAULTLINE_AGENT_TLS_CERT` / `FAULTLINE_AGENT_TLS_KEY` |
+ * | `--tls-server-name NAME` | `FAULTLINE_AGENT_TLS_SERVER_NAME` |
+ * | `--token-file FILE` | `FAULTLINE_AGENT_TOKEN_FILE` |
+ */
+export function addControlSecurityFlags(cmd: Command): Command {
+  return cmd
+    .option(
+      '--tls',
+      'connect to the controller over TLS, trusting the system CAs (env FAULTLINE_AGENT_TLS=1)',
+    )
+    .option(
+      '--tls-ca <file>',
+      "PEM CA that signed the controller's certificate; implies --tls (env FAULTLINE_AGENT_TLS_CA)",
+    )
+    .option(
+      '--tls-cert <file>',
+      'PEM client certificate for mTLS, CN or DNS SAN = the agent id (env FAULTLINE_AGENT_TLS_CERT)',
+    )
+    .option('--tls-key <file>', 'PEM private key of --tls-cert (env FAULTLINE_AGENT_TLS_KEY)')
+    .option(
+      '--tls-server-name <name>',
+      "name to verify the controller's certificate against (env FAULTLINE_AGENT_TLS_SERVER_NAME)",
+    )
+    .option(
+      '--token-file <file>',
+      "agent token for the controller's --agent-token-file, first line used (env FAULTLINE_AGENT_TOKEN_FILE)",
+    );
+}
+
+/** Turns the security flags and environment into ControlLink options (flags win; files are read by ControlLink). */
+export function controlSecurityFrom(
+  flags: ControlSecurityFlags,
+  env: NodeJS.ProcessEnv = process.env,
+): ControlCredentialsOptions {
+  const unset = (v: string | undefined): string | undefined => (v === '' ? undefined : v);
+  const tlsEnv = (env.FAULTLINE_AGENT_TLS ?? '').trim().toLowerCase();
+  if (!['', '0', '1', 'true', 'false', 'yes', 'no'].includes(tlsEnv)) {
+    throw new InvalidOptionsError(
+      'tls',
+      `FAULTLINE_AGENT_TLS must be 1 or 0 (true or false), got ${JSON.stringify(env.FAULTLINE_AGENT_TLS)}`,
+    );
+  }
+  return {
+    tls: flags.tls === true || ['1', 'true', 'yes'].includes(tlsEnv),
+    tlsCaFile: flags.tlsCa ?? unset(env.FAULTLINE_AGENT_TLS_CA),
+    tlsCertFile: flags.tlsCert ?? unset(env.FAULTLINE_AGENT_TLS_CERT),
+    tlsKeyFile: flags.tlsKey ?? unset(env.FAULTLINE_AGENT_TLS_KEY),
+    tlsServerName: flags.tlsServerName ?? unset(env.FAULTLINE_AGENT_TLS_SERVER_NAME),
+    tokenFile: flags.tokenFile ?? unset(env.FAULTLINE_AGENT_TOKEN_FILE),
   };
 }

@@ -1,9 +1,9 @@
 import {
-  credentials,
   Metadata,
   status,
   type ClientDuplexStream,
   type ClientReadableStream,
+  type ServiceError,
 } from '@grpc/grpc-js';
 import {
   AgentServiceClient,
@@ -15,10 +15,14 @@ import {
   type WatchAssignmentsResponse,
 } from '@faultline/protocol';
 import type { Agent } from './agent.js';
+import { loadControlCredentials, type ControlCredentialsOptions } from './control-credentials.js';
 import { isPlanRefusedError } from './errors.js';
 
-/** Options of a {@link ControlLink}. */
-export interface ControlLinkOptions {
+/**
+ * Options of a {@link ControlLink}. TLS and the token (see {@link ControlCredentialsOptions})
+ * are off by default; their files are read by the constructor.
+ */
+export interface ControlLinkOptions extends ControlCredentialsOptions {
   /** Controller address host:port. */
   controller: string;
   /**
@@ -62,17 +66,40 @@ export class ControlLink {
   private deadManTimer: NodeJS.Timeout | undefined;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private deadManFired = false;
-  private readonly opts: Required<ControlLinkOptions>;
+  private readonly opts: Required<
+    Pick<ControlLinkOptions, 'controller' | 'deadManTimeoutMs' | 'reconnectDelayMs' | 'version'>
+  >;
+  private readonly token: string | undefined;
+  /** The failure logged last while (re)connecting, so that a lasting one is logged once. */
+  private lastFailure: string | undefined;
   /** Plans received, by id (a re-sent plan is acked again, never run twice). */
   private readonly plans = new Map<string, Plan>();
   connected = false;
+  /**
+   * Why the last registration failed ("UNAUTHENTICATED: ...", "UNAVAILABLE: ..."), cleared
+   * when one succeeds.
+   */
+  lastError: string | undefined;
 
   constructor(
     private readonly agent: Agent,
     options: ControlLinkOptions,
   ) {
-    this.opts = { deadManTimeoutMs: 15_000, reconnectDelayMs: 1000, version: '0.1.0', ...options };
-    this.client = new AgentServiceClient(this.opts.controller, credentials.createInsecure());
+    this.opts = {
+      controller: options.controller,
+      deadManTimeoutMs: options.deadManTimeoutMs ?? 15_000,
+      reconnectDelayMs: options.reconnectDelayMs ?? 1000,
+      version: options.version ?? '0.1.0',
+    };
+    const creds = loadControlCredentials(options);
+    this.token = creds.token;
+    this.client = new AgentServiceClient(this.opts.controller, creds.credentials, creds.channelOptions);
+  }
+
+  private metadata(): Metadata {
+    const m = new Metadata();
+    if (this.token !== undefined) m.set('authorization', `Bearer ${this.token}`);
+    return m;
   }
 
   start(): void {
@@ -116,7 +143,7 @@ export class ControlLink {
             hostIds: [o.hostId],
           },
         },
-        new Metadata(),
+        this.metadata(),
         { deadline: Date.now() + 5000 },
         (err) => (err ? reject(err) : resolve()),
       ),
@@ -127,13 +154,33 @@ export class ControlLink {
     if (this.closed) return;
     this.register().then(
       () => {
+        this.lastError = undefined;
+        this.lastFailure = undefined;
         this.watch();
         this.openReports();
       },
       (err: unknown) => {
-        this.agent.log.debug({ err }, 'register failed; retrying');
+        this.onRegisterFailed(err);
         this.scheduleReconnect();
       },
+    );
+  }
+
+  /** Logs a refusal or an unreachable controller once (not on every retry), with its status. */
+  private onRegisterFailed(err: unknown): void {
+    const se = err as Partial<ServiceError>;
+    const code = se.code === undefined ? 'ERROR' : (status[se.code] ?? String(se.code));
+    this.lastError = `${code}: ${se.details || se.message || String(err)}`;
+    if (this.lastFailure === code) {
+      this.agent.log.debug({ err: this.lastError }, 'register failed; retrying');
+      return;
+    }
+    this.lastFailure = code;
+    this.agent.log.warn(
+      { controller: this.opts.controller, err: this.lastError },
+      se.code === status.UNAUTHENTICATED || se.code === status.PERMISSION_DENIED
+        ? 'the controller refused this agent; retrying'
+        : 'cannot register with the controller; retrying',
     );
   }
 
@@ -147,7 +194,7 @@ export class ControlLink {
   }
 
   private watch(): void {
-    const stream = this.client.watchAssignments({ agentId: this.agent.options.agentId });
+    const stream = this.client.watchAssignments({ agentId: this.agent.options.agentId }, this.metadata());
     this.stream = stream;
     stream.on('data', (m: WatchAssignmentsResponse) => {
       this.connected = true;
@@ -215,7 +262,7 @@ export class ControlLink {
   /** Opens StreamReports unless it is open; what was not answered on the last one goes again. */
   private openReports(): void {
     if (this.closed || this.reports) return;
-    const stream = this.client.streamReports();
+    const stream = this.client.streamReports(this.metadata());
     this.reports = stream;
     this.written = 0;
     stream.on('data', (m: StreamReportsResponse) => this.onAnswer(m));

@@ -20,6 +20,7 @@ export const AgentErrorCode = {
   PublishFailed: 'PUBLISH_FAILED',
   PublisherClosed: 'PUBLISHER_CLOSED',
   NatsConnection: 'NATS_CONNECTION',
+  NatsRefused: 'NATS_REFUSED',
   UnknownVirtualHost: 'UNKNOWN_VIRTUAL_HOST',
   SimulatorOutput: 'SIMULATOR_OUTPUT',
 } as const;
@@ -237,6 +238,27 @@ export class NatsConnectionError extends AgentError {
     const reason = options?.cause instanceof Error ? options.cause.message : String(options?.cause);
     super(AgentErrorCode.NatsConnection, `NATS connection to ${servers} failed: ${reason}`, options);
   }
+}
+
+/**
+ * The NATS server refused the agent's credentials (or a connection it needs); the message
+ * is the refusal's one line, `NATS at nats://… refused the credentials: Authorization
+ * Violation`. The publisher keeps spooling and tries again; `cause` is the protocol's
+ * NatsRefusedError.
+ */
+export class NatsRefusalError extends AgentError {
+  override name = 'NatsRefusalError';
+  constructor(
+    readonly servers: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(AgentErrorCode.NatsRefused, message, options);
+  }
+}
+
+export function isNatsRefusalError(err: unknown): err is NatsRefusalError {
+  return err instanceof NatsRefusalError;
 }
 
 export function isSpoolOpenError(err: unknown): err is SpoolOpenError {

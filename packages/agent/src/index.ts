@@ -18,6 +18,7 @@ export * from './caps.js';
 export * from './cgroup.js';
 export * from './config.js';
 export * from './control-link.js';
+export * from './control-credentials.js';
 export * from './errors.js';
 export * from './executor.js';
 export * from './local-plan.js';

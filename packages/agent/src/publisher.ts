@@ -51,6 +51,7 @@ import {
   DEFAULT_PARTITIONS,
   encodeSampleBatch,
   encodeTruthWindow,
+  natsRefusalOf,
   nowUnixNano,
   partitionOf,
   sampleBatchMsgId,
@@ -65,6 +66,7 @@ import {
   type AgentError,
   InvalidOptionsError,
   NatsConnectionError,
+  NatsRefusalError,
   PublisherClosedError,
   PublishFailedError,
 } from './errors.js';
@@ -649,6 +651,12 @@ export interface SamplePublisherStats {
   readonly truthPublished: number;
   readonly truthSpooled: number;
   readonly truthLost: number;
+  /**
+   * Refusals by the NATS server: connection attempts whose credentials it refused, and
+   * publishes its permissions did not allow (each attempt counts). Nothing refused is lost:
+   * it stays in the spool and is retried.
+   */
+  readonly natsRefusals: number;
 }
 
 /** Errors that resending cannot cure: the message is too large for the client or the stream. */
@@ -687,7 +695,11 @@ export class SamplePublisher implements AsyncDisposable {
     batchesLost: 0,
     truthTaken: 0,
     truthLost: 0,
+    natsRefusals: 0,
   };
+  /** Connection attempts that failed in a row, for the back-off of the next. */
+  private connectFailures = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
 
   private constructor(options: ResolvedSamplePublisherOptions) {
     this.options = options;
@@ -697,11 +709,18 @@ export class SamplePublisher implements AsyncDisposable {
     const publish: PublishFn = (m, timeoutMs) => {
       const js = this.js;
       if (js === undefined) return Promise.reject(new Error('not connected to NATS'));
-      return js.publish(m.subject, m.payload, {
-        msgID: m.msgId,
-        expect: { streamName: m.stream },
-        timeout: timeoutMs,
-      });
+      return js
+        .publish(m.subject, m.payload, {
+          msgID: m.msgId,
+          expect: { streamName: m.stream },
+          timeout: timeoutMs,
+        })
+        .catch((err: unknown) => {
+          const refused = natsRefusalOf(err, this.options.servers.join(','));
+          if (refused === undefined) throw err;
+          this.counters.natsRefusals++;
+          throw refused;
+        });
     };
     const durable = { ...options, isPermanent: isPermanentPublishError };
     this.sampleSpool = Spool.open({
@@ -828,6 +847,7 @@ export class SamplePublisher implements AsyncDisposable {
       truthPublished: t.itemsPublished,
       truthSpooled: t.pendingItems,
       truthLost: this.counters.truthLost + t.itemsDropped,
+      natsRefusals: this.counters.natsRefusals,
     };
   }
 
@@ -889,7 +909,15 @@ export class SamplePublisher implements AsyncDisposable {
     this.truth.setConnected(connected);
   }
 
+  /**
+   * Connects in the background. An attempt that fails for good (the server refused the
+   * credentials twice in a row, or the connection was closed by the server) is reported and
+   * tried again after a back-off, doubling from `reconnectTimeWaitMs` up to a minute, so that
+   * fixed or rotated credentials are picked up without a restart; the spool keeps everything
+   * meanwhile.
+   */
   private connect(): void {
+    if (this.disconnecting) return;
     const { connection, servers } = this.options;
     connect({
       name: `faultline-agent/${this.options.agentId}`,
@@ -908,12 +936,28 @@ export class SamplePublisher implements AsyncDisposable {
       },
     }).then(
       (nc) => this.attach(nc),
-      (err: unknown) => {
-        if (!this.disconnecting) {
-          this.options.onError(new NatsConnectionError(servers.join(','), { cause: err }));
-        }
-      },
+      (err: unknown) => this.connectFailed(err),
     );
+  }
+
+  private connectFailed(err: unknown): void {
+    if (this.disconnecting) return;
+    const server = this.options.servers.join(',');
+    const refused = natsRefusalOf(err, server);
+    if (refused !== undefined) this.counters.natsRefusals++;
+    this.options.onError(
+      refused !== undefined
+        ? new NatsRefusalError(server, refused.message, { cause: refused })
+        : new NatsConnectionError(server, { cause: err }),
+    );
+    const delay = Math.min(this.options.reconnectTimeWaitMs * 2 ** this.connectFailures, 60_000);
+    this.connectFailures = Math.min(this.connectFailures + 1, 30);
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      this.connect();
+    }, delay);
+    this.reconnectTimer.unref();
   }
 
   private attach(nc: NatsConnection): void {
@@ -923,12 +967,17 @@ export class SamplePublisher implements AsyncDisposable {
     }
     this.nc = nc;
     this.js = jetstream(nc, { timeout: this.options.publishTimeoutMs });
+    this.connectFailures = 0;
     void this.watch(nc);
     void nc.closed().then((err) => {
       this.setConnected(false);
-      if (err && !this.disconnecting) {
-        this.options.onError(new NatsConnectionError(this.options.servers.join(','), { cause: err }));
+      if (this.nc === nc) {
+        this.nc = undefined;
+        this.js = undefined;
       }
+      // Closed for good while still wanted (reconnects never give up, so the server refused
+      // the credentials): start over, as after a failed connect.
+      if (!this.disconnecting) this.connectFailed(err ?? new Error('the connection was closed'));
     });
     this.setConnected(true);
   }
@@ -945,6 +994,8 @@ export class SamplePublisher implements AsyncDisposable {
     this.closing = true;
     if (this.connected) await this.waitDrained(this.options.closeTimeoutMs);
     this.disconnecting = true;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = undefined;
     this.samples.stop();
     this.truth.stop();
     this.sampleSpool.close();

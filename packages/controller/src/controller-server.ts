@@ -2,17 +2,19 @@ import { createServer, type Server as HttpServer } from 'node:http';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { Redis } from 'ioredis';
-import { jetstreamManager } from '@nats-io/jetstream';
-import { connect } from '@nats-io/transport-node';
 import {
   AgentServiceService,
   ControlServiceService,
   DEFAULT_PARTITIONS,
-  ensureStreams,
+  type NatsAuthOptions,
+  type ResolvedNatsAuth,
 } from '@faultline/protocol';
 import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import { InvalidOptionsError } from './errors.js';
+import { ensureDataPlaneStreams, resolveControllerNatsAuth } from './nats-streams.js';
+import { authInterceptor, ControlPlaneAuth, tokenFileReader, type TokenCounts } from './grpc/auth.js';
 import { agentService, controlService } from './grpc/services.js';
+import { serverTlsCredentials } from './grpc/tls-credentials.js';
 import { Scheduler, type ExperimentCompiler, type SchedulerOptions } from './scheduler.js';
 import { RedisStore } from './store/redis-store.js';
 
@@ -27,6 +29,11 @@ export interface ControllerOptions {
    * (FL_SAMPLES, FL_TRUTH, FL_ANOMALIES, FL_SCORES, FL_DEADLETTER). Default: none.
    */
   natsUrl?: string;
+  /**
+   * Credentials, TLS and inbox prefix for `natsUrl` (`--nats-creds`, `--nats-nkey-file`, …);
+   * the identity, which names the default inbox prefix, is `controller`. Default none.
+   */
+  natsAuth?: NatsAuthOptions;
   /** Key prefix in Redis. Default "fl". */
   redisPrefix?: string;
   /** HTTP port for /metrics and /healthz; 0 picks a free one, -1 disables. Default -1. */
@@ -40,18 +47,45 @@ export interface ControllerOptions {
   /** Sample partitions, [1, 1024]. Default 16. */
   partitions?: number;
   scheduler?: SchedulerOptions;
+  /**
+   * PEM certificate (chain) the gRPC server presents; with `tlsKeyFile` it turns TLS on.
+   * Default: none, plaintext (the loopback dev stack).
+   */
+  tlsCertFile?: string;
+  /** PEM private key (unencrypted) of `tlsCertFile`; required with it. */
+  tlsKeyFile?: string;
+  /**
+   * PEM CA bundle: when set, every client (agents, CLI, health probes) must present a
+   * certificate it signed (mTLS), and agents are identified by their certificate. Needs TLS.
+   */
+  tlsClientCaFile?: string;
+  /**
+   * File of ControlService (CLI) tokens, one per line, `#` comments; when set, every
+   * ControlService call needs `authorization: Bearer <token>`. Re-read by `reloadTokens()`.
+   */
+  tokenFile?: string;
+  /** File of AgentService tokens, same format; when set, agents need one of them. */
+  agentTokenFile?: string;
 }
 
-export type ResolvedControllerOptions = Required<Omit<ControllerOptions, 'scheduler' | 'natsUrl'>> & {
+/** Options naming credential files: unset means the feature is off. */
+type CredentialFileOptions =
+  'tlsCertFile' | 'tlsKeyFile' | 'tlsClientCaFile' | 'tokenFile' | 'agentTokenFile';
+
+export type ResolvedControllerOptions = Required<
+  Omit<ControllerOptions, 'scheduler' | 'natsUrl' | 'natsAuth' | CredentialFileOptions>
+> & {
   scheduler: SchedulerOptions;
   natsUrl: string | undefined;
-};
+  natsAuth: ResolvedNatsAuth;
+} & { [K in CredentialFileOptions]: string | undefined };
 
 export function resolveControllerOptions(raw: ControllerOptions = {}): ResolvedControllerOptions {
   const o = {
     listen: raw.listen ?? '127.0.0.1:15051',
     redisUrl: raw.redisUrl ?? 'redis://127.0.0.1:16379',
     natsUrl: raw.natsUrl,
+    natsAuth: resolveControllerNatsAuth(raw.natsAuth),
     redisPrefix: raw.redisPrefix ?? 'fl',
     metricsPort: raw.metricsPort ?? -1,
     metricsHost: raw.metricsHost ?? '127.0.0.1',
@@ -59,7 +93,13 @@ export function resolveControllerOptions(raw: ControllerOptions = {}): ResolvedC
     heartbeatMs: raw.heartbeatMs ?? 3000,
     partitions: raw.partitions ?? DEFAULT_PARTITIONS,
     scheduler: raw.scheduler ?? {},
+    tlsCertFile: raw.tlsCertFile,
+    tlsKeyFile: raw.tlsKeyFile,
+    tlsClientCaFile: raw.tlsClientCaFile,
+    tokenFile: raw.tokenFile,
+    agentTokenFile: raw.agentTokenFile,
   };
+  checkSecurityOptions(o);
   if (!/^[^:]+:\d+$/.test(o.listen)) {
     throw new InvalidOptionsError('listen', `listen must be host:port, got ${JSON.stringify(o.listen)}`);
   }
@@ -90,6 +130,48 @@ export function resolveControllerOptions(raw: ControllerOptions = {}): ResolvedC
   return o;
 }
 
+/**
+ * TLS files come in pairs, mTLS needs TLS, and once either service is authenticated both
+ * must be: a token for the CLI with agents let in unauthenticated (or the reverse) is refused.
+ */
+function checkSecurityOptions(o: ResolvedControllerOptions): void {
+  for (const k of ['tlsCertFile', 'tlsKeyFile', 'tlsClientCaFile', 'tokenFile', 'agentTokenFile'] as const) {
+    if (o[k] === '') throw new InvalidOptionsError(k, `${k} must be a file path, got ""`);
+  }
+  if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) {
+    throw new InvalidOptionsError(
+      o.tlsCertFile === undefined ? 'tlsCertFile' : 'tlsKeyFile',
+      `--tls-cert and --tls-key go together, got only ${o.tlsCertFile === undefined ? '--tls-key' : '--tls-cert'}`,
+    );
+  }
+  const mtls = o.tlsClientCaFile !== undefined;
+  if (mtls && o.tlsCertFile === undefined) {
+    throw new InvalidOptionsError('tlsClientCaFile', '--tls-client-ca (mTLS) needs --tls-cert and --tls-key');
+  }
+  const controlAuth = o.tokenFile !== undefined || mtls;
+  const agentAuth = o.agentTokenFile !== undefined || mtls;
+  if (controlAuth && !agentAuth) {
+    throw new InvalidOptionsError(
+      'agentTokenFile',
+      '--token-file protects ControlService but agents would connect unauthenticated: ' +
+        'set --agent-token-file or --tls-client-ca too',
+    );
+  }
+  if (agentAuth && !controlAuth) {
+    throw new InvalidOptionsError(
+      'tokenFile',
+      '--agent-token-file protects AgentService but ControlService (start, halt) would be open: ' +
+        'set --token-file or --tls-client-ca too',
+    );
+  }
+}
+
+/** What the control plane's security is, for logs: never a token, only how many. */
+export interface ControlPlaneSecurity extends TokenCounts {
+  tls: boolean;
+  mtls: boolean;
+}
+
 /** Logs and counts background errors; the one sink for failures outside a request. */
 export type ErrorSink = (err: unknown, where: string) => void;
 
@@ -100,7 +182,8 @@ export type ErrorSink = (err: unknown, where: string) => void;
 export class ControllerServer {
   readonly options: ResolvedControllerOptions;
   readonly registry = new Registry();
-  private readonly grpc = new Server();
+  private readonly grpc: Server;
+  private readonly auth: ControlPlaneAuth;
   private readonly redis: Redis;
   private readonly duplicates = new Set<Redis>();
   readonly store: RedisStore;
@@ -117,6 +200,27 @@ export class ControllerServer {
     private readonly onError: ErrorSink = () => {},
   ) {
     this.options = resolveControllerOptions(options);
+    const mtls = this.options.tlsClientCaFile !== undefined;
+    this.auth = new ControlPlaneAuth(
+      tokenFileReader({ tokenFile: this.options.tokenFile, agentTokenFile: this.options.agentTokenFile }),
+      mtls,
+    );
+    const refused = new Counter({
+      name: 'faultline_controller_auth_refused_total',
+      help: 'Calls refused by authentication or authorization, by method and gRPC status code',
+      labelNames: ['method', 'code'],
+      registers: [this.registry],
+    });
+    const authOn = mtls || this.options.tokenFile !== undefined;
+    this.grpc = new Server(
+      authOn
+        ? {
+            interceptors: [
+              authInterceptor(this.auth, (method, err) => refused.inc({ method, code: err.code })),
+            ],
+          }
+        : {},
+    );
     this.redis = new Redis(this.options.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
     this.redis.on('error', () => {}); // surfaced through failing commands
     this.store = new RedisStore(this.redis, this.options.redisPrefix);
@@ -135,7 +239,32 @@ export class ControllerServer {
     this.onError(err, where);
   }
 
+  /** TLS, mTLS and how many tokens are in force (after `start()`). */
+  security(): ControlPlaneSecurity {
+    return {
+      tls: this.options.tlsCertFile !== undefined,
+      mtls: this.auth.mtls,
+      ...this.auth.counts(),
+    };
+  }
+
+  /**
+   * Re-reads the token files (rotation: add the new token, reload, move clients over,
+   * remove the old one, reload). A file that cannot be read or parsed throws and leaves the
+   * tokens in force unchanged.
+   */
+  reloadTokens(): TokenCounts {
+    return this.auth.reload();
+  }
+
   async start(): Promise<void> {
+    // Credentials first: a bad file is a configuration error whatever else is reachable.
+    const { tlsCertFile, tlsKeyFile, tlsClientCaFile } = this.options;
+    const credentials =
+      tlsCertFile !== undefined && tlsKeyFile !== undefined
+        ? serverTlsCredentials({ certFile: tlsCertFile, keyFile: tlsKeyFile, clientCaFile: tlsClientCaFile })
+        : ServerCredentials.createInsecure();
+    this.auth.reload();
     try {
       await this.redis.connect();
       await this.redis.ping();
@@ -169,7 +298,7 @@ export class ControllerServer {
     });
     health.addToServer(this.grpc);
     this.port = await new Promise<number>((resolve, reject) =>
-      this.grpc.bindAsync(this.options.listen, ServerCredentials.createInsecure(), (err, port) =>
+      this.grpc.bindAsync(this.options.listen, credentials, (err, port) =>
         err
           ? reject(
               new InvalidOptionsError('listen', `cannot listen on ${this.options.listen}: ${err.message}`),
@@ -188,20 +317,7 @@ export class ControllerServer {
   }
 
   private async ensureStreams(natsUrl: string): Promise<void> {
-    let nc;
-    try {
-      nc = await connect({ servers: natsUrl, timeout: 5000 });
-    } catch (err) {
-      throw new InvalidOptionsError(
-        'natsUrl',
-        `cannot reach NATS at ${natsUrl}: ${(err as Error).message} (start it with: faultline dev up)`,
-      );
-    }
-    try {
-      await ensureStreams(await jetstreamManager(nc));
-    } finally {
-      await nc.close();
-    }
+    await ensureDataPlaneStreams(natsUrl, this.options.natsAuth);
   }
 
   private async startHttp(): Promise<void> {

@@ -10,6 +10,8 @@ export const ControllerErrorCode = {
   NotFound: 'NOT_FOUND',
   NoTargets: 'NO_TARGETS',
   InvalidArgument: 'INVALID_ARGUMENT',
+  Unauthenticated: 'UNAUTHENTICATED',
+  PermissionDenied: 'PERMISSION_DENIED',
 } as const;
 export type ControllerErrorCode = (typeof ControllerErrorCode)[keyof typeof ControllerErrorCode];
 
@@ -87,4 +89,32 @@ export class InvalidArgumentError extends ControllerError {
 
 export function isNotFoundError(err: unknown): err is NotFoundError {
   return err instanceof NotFoundError;
+}
+
+/**
+ * A call without valid credentials where the controller requires them (no token, a token
+ * not in the token file, a malformed authorization header); the message says what is missing
+ * or wrong and never contains the token.
+ */
+export class UnauthenticatedError extends ControllerError {
+  override name = 'UnauthenticatedError';
+  constructor(message: string) {
+    super(ControllerErrorCode.Unauthenticated, message);
+  }
+}
+
+export function isUnauthenticatedError(err: unknown): err is UnauthenticatedError {
+  return err instanceof UnauthenticatedError;
+}
+
+/** An authenticated caller acting beyond its identity (an agent certificate used for another agent id). */
+export class PermissionDeniedError extends ControllerError {
+  override name = 'PermissionDeniedError';
+  constructor(message: string) {
+    super(ControllerErrorCode.PermissionDenied, message);
+  }
+}
+
+export function isPermissionDeniedError(err: unknown): err is PermissionDeniedError {
+  return err instanceof PermissionDeniedError;
 }

@@ -1,10 +1,24 @@
-import { credentials, Metadata, type ClientReadableStream } from '@grpc/grpc-js';
+import {
+  credentials,
+  Metadata,
+  type ChannelCredentials,
+  type ChannelOptions,
+  type ClientReadableStream,
+} from '@grpc/grpc-js';
 import {
   AgentServiceClient,
   type Plan,
   type ReportProgressRequest,
   type WatchAssignmentsResponse,
 } from '@faultline/protocol';
+
+/** How a {@link ScriptedAgent} connects: plaintext without a token unless told. */
+export interface ScriptedAgentConnection {
+  credentials?: ChannelCredentials;
+  channelOptions?: ChannelOptions;
+  /** Sent as `authorization: Bearer <token>`. */
+  token?: string;
+}
 
 /**
  * A lightweight agent for controller tests: a real gRPC client that registers, holds
@@ -25,8 +39,19 @@ export class ScriptedAgent {
     readonly agentId: string,
     private address: string,
     readonly labels: Record<string, string> = {},
+    private readonly connection: ScriptedAgentConnection = {},
   ) {
-    this.client = new AgentServiceClient(address, credentials.createInsecure());
+    this.client = new AgentServiceClient(
+      address,
+      connection.credentials ?? credentials.createInsecure(),
+      connection.channelOptions ?? {},
+    );
+  }
+
+  private metadata(): Metadata {
+    const m = new Metadata();
+    if (this.connection.token !== undefined) m.set('authorization', `Bearer ${this.connection.token}`);
+    return m;
   }
 
   async register(): Promise<void> {
@@ -44,7 +69,7 @@ export class ScriptedAgent {
             hostIds: [this.agentId],
           },
         },
-        new Metadata(),
+        this.metadata(),
         { deadline: Date.now() + 5000 },
         (err) => (err ? reject(err) : resolve()),
       ),
@@ -54,7 +79,7 @@ export class ScriptedAgent {
   /** Opens WatchAssignments; reconnects (re-registering) after the stream fails. */
   watch(): void {
     if (this.closed) return;
-    const stream = this.client.watchAssignments({ agentId: this.agentId });
+    const stream = this.client.watchAssignments({ agentId: this.agentId }, this.metadata());
     this.stream = stream;
     stream.on('data', (m: WatchAssignmentsResponse) => this.onAssignment(m));
     stream.on('error', () => this.reconnectSoon());
@@ -87,7 +112,7 @@ export class ScriptedAgent {
     this.sending = true;
     this.client.reportProgress(
       { agentId: this.agentId, ...head },
-      new Metadata(),
+      this.metadata(),
       { deadline: Date.now() + 2000 },
       (err) => {
         this.sending = false;

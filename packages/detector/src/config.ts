@@ -6,6 +6,9 @@
  * | flag | env | default |
  * |---|---|---|
  * | `--nats URL` | `FAULTLINE_NATS_URL` | nats://127.0.0.1:4222 |
+ * | `--nats-creds FILE`, `--nats-nkey-file FILE`, `--nats-user NAME` + `--nats-password-file FILE`, `--nats-token-file FILE` | `FAULTLINE_NATS_CREDS`, … (see `NATS_AUTH_FLAGS`) | no authentication |
+ * | `--nats-ca FILE`, `--nats-cert FILE`, `--nats-key FILE` | `FAULTLINE_NATS_CA`, `FAULTLINE_NATS_CERT`, `FAULTLINE_NATS_KEY` | no TLS |
+ * | `--nats-inbox-prefix P` | `FAULTLINE_NATS_INBOX_PREFIX` | `_INBOX_detector` with credentials |
  * | `--replica-id ID` | `FAULTLINE_REPLICA_ID` | `<hostname>-<pid>` |
  * | `--group NAME` | `FAULTLINE_DETECTOR_GROUP` | faultline-detector |
  * | `--partitions N` | `FAULTLINE_PARTITIONS` | 16 |
@@ -41,6 +44,13 @@
  * ```
  */
 import { parseArgs } from 'node:util';
+import {
+  NATS_AUTH_FLAGS,
+  natsAuthFromFlags,
+  resolveNatsAuthOptions,
+  type NatsAuthFlagValues,
+  type ResolvedNatsAuth,
+} from '@faultline/protocol';
 
 import { InvalidOptionsError, UsageError } from './errors.js';
 import { describeValue } from './option-checks.js';
@@ -67,6 +77,8 @@ const LOG_LEVELS: readonly DetectorLogLevel[] = [
 export interface DetectorConfig {
   /** NATS server URL(s), comma-separated. */
   readonly natsUrl: string;
+  /** Credentials, TLS and inbox prefix for NATS; the identity is `detector`. */
+  readonly natsAuth: ResolvedNatsAuth;
   /** Port of /metrics and /healthz: -1 off, 0 any free port. */
   readonly metricsPort: number;
   readonly metricsHost: string;
@@ -83,7 +95,7 @@ publishes scores and anomaly events. Replicas of one group share the partitions.
 
 Connection and replicas:
   --nats URL                   NATS server (env FAULTLINE_NATS_URL; default nats://127.0.0.1:4222)
-  --replica-id ID              this replica's id (env FAULTLINE_REPLICA_ID; default <hostname>-<pid>)
+${NATS_AUTH_FLAGS.map((f) => `  ${`${f.flag} ${f.arg}`.padEnd(29)}${f.help} (env ${f.env})\n`).join('')}  --replica-id ID              this replica's id (env FAULTLINE_REPLICA_ID; default <hostname>-<pid>)
   --group NAME                 replica group (env FAULTLINE_DETECTOR_GROUP; default faultline-detector)
   --partitions N               sample partitions (env FAULTLINE_PARTITIONS; default 16)
   --lease-ttl-ms N             partition lease TTL (env FAULTLINE_DETECTOR_LEASE_TTL_MS; default 10000)
@@ -179,9 +191,12 @@ export function parseDetectorConfig(
     const options = Object.fromEntries(
       Object.keys(FLAGS).map((flag) => [flag, { type: 'string' as const }]),
     ) as Record<Flag, { type: 'string' }>;
+    const natsAuthOptions = Object.fromEntries(
+      NATS_AUTH_FLAGS.map((f) => [f.flag.slice(2), { type: 'string' as const }]),
+    );
     values = parseArgs({
       args: joinNegativeValues(argv),
-      options: { ...options, help: { type: 'boolean', short: 'h' } },
+      options: { ...options, ...natsAuthOptions, help: { type: 'boolean', short: 'h' } },
       strict: true,
       allowPositionals: false,
     }).values;
@@ -310,8 +325,16 @@ export function parseDetectorConfig(
     runner.streams = { replicas: streamReplicas };
   }
 
+  const natsAuthFlags: NatsAuthFlagValues = {};
+  for (const f of NATS_AUTH_FLAGS) {
+    const v = values[f.flag.slice(2)];
+    if (typeof v === 'string') natsAuthFlags[f.key] = v;
+  }
+  const natsAuth = resolveNatsAuthOptions(natsAuthFromFlags(natsAuthFlags, env, 'detector'));
+
   return Object.freeze({
     natsUrl,
+    natsAuth,
     metricsPort,
     metricsHost: str('metrics-host') ?? '0.0.0.0',
     logLevel,

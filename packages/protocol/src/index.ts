@@ -25,3 +25,4 @@ export * from './subjects.js';
 export * from './streams.js';
 export * from './time.js';
 export * from './random.js';
+export * from './nats-auth.js';

@@ -27,3 +27,5 @@ export {
 } from './process-registry.js';
 export type { TrackedProcess } from './process-registry.js';
 export { dockerAvailable } from './docker.js';
+export { makeTestCertificates, OPENSSL_INSTALL_HINT } from './certificates.js';
+export type { MakeTestCertificatesOptions, TestCertificateFiles, TestCertificates } from './certificates.js';

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dockerAvailable } from './docker.js';
@@ -13,6 +13,13 @@ export interface StartNatsOptions {
   jetstream?: boolean;
   /** Extra nats-server arguments (local binary only). */
   args?: string[];
+  /**
+   * nats-server configuration text (accounts, `authorization { users = [...] }`, TLS),
+   * written to a file and passed with `-c`; listen address, port and JetStream store still
+   * come from the kit. A server with a config always runs the local binary: an external
+   * server or a container would not have its users.
+   */
+  config?: string;
 }
 
 /** A running nats-server. `await using nats = await startNats()` stops it and removes its store. */
@@ -38,6 +45,7 @@ export interface NatsServer extends AsyncDisposable {
  */
 export async function startNats(options: StartNatsOptions = {}): Promise<NatsServer> {
   const external = process.env.FAULTLINE_NATS_URL;
+  if (options.config !== undefined) return localNats(options);
   if (external) return externalNats(external);
   if (dockerAvailable()) {
     const container = await tryContainerNats(options);
@@ -69,6 +77,8 @@ async function localNats(options: StartNatsOptions): Promise<NatsServer> {
   const storeDir = join(dir, 'store');
   const portsDir = join(dir, 'ports');
   const jetstream = options.jetstream ?? true;
+  const configFile = join(dir, 'nats-server.conf');
+  if (options.config !== undefined) writeFileSync(configFile, options.config);
   let port = -1;
   let proc: TrackedProcess | undefined;
   let disposed = false;
@@ -77,6 +87,7 @@ async function localNats(options: StartNatsOptions): Promise<NatsServer> {
     rmSync(portsDir, { recursive: true, force: true });
     mkdirSync(portsDir, { recursive: true });
     const args = [
+      ...(options.config !== undefined ? ['-c', configFile] : []),
       '-a',
       '127.0.0.1',
       '-p',

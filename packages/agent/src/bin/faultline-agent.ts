@@ -2,10 +2,24 @@
 import { Command, CommanderError } from 'commander';
 import { pino } from 'pino';
 import { isSpecError } from '@faultline/spec';
+import { isInvalidNatsAuthError } from '@faultline/protocol';
 import { Agent } from '../agent.js';
-import { addCommonAgentFlags, agentOptionsFrom, parseDurationMs, type CommonAgentFlags } from '../config.js';
+import {
+  addCommonAgentFlags,
+  addControlSecurityFlags,
+  agentOptionsFrom,
+  controlSecurityFrom,
+  parseDurationMs,
+  type CommonAgentFlags,
+  type ControlSecurityFlags,
+} from '../config.js';
 import { ControlLink } from '../control-link.js';
-import { isAgentError, isInvalidPlanFileError, isPlanRefusedError } from '../errors.js';
+import {
+  isAgentError,
+  isInvalidOptionsError,
+  isInvalidPlanFileError,
+  isPlanRefusedError,
+} from '../errors.js';
 import { loadLocalPlan } from '../local-plan.js';
 
 const log = pino({ name: 'faultline-agent' });
@@ -61,13 +75,18 @@ async function runStandalone(
   return outcome.halted ? 1 : 0;
 }
 
-async function serve(
-  flags: CommonAgentFlags & { controller?: string; deadManTimeout?: number },
-): Promise<number> {
+type ServeFlags = CommonAgentFlags & ControlSecurityFlags & { controller?: string; deadManTimeout?: number };
+
+async function serve(flags: ServeFlags): Promise<number> {
   const controller = flags.controller ?? process.env.FAULTLINE_CONTROLLER ?? '127.0.0.1:15051';
   const agent = new Agent({ ...agentOptionsFrom(flags), logger: log });
+  // Before the agent starts: a bad credential file is an error at start, not a running agent.
+  const link = new ControlLink(agent, {
+    controller,
+    deadManTimeoutMs: flags.deadManTimeout,
+    ...controlSecurityFrom(flags),
+  });
   await agent.start();
-  const link = new ControlLink(agent, { controller, deadManTimeoutMs: flags.deadManTimeout });
   link.start();
   log.info(
     { agent: agent.options.agentId, controller, nats: agent.options.natsUrl, metricsPort: agent.metricsPort },
@@ -104,19 +123,21 @@ async function main(argv: string[]): Promise<number> {
     result = runStandalone(flags);
   });
   addCommonAgentFlags(
-    program
-      .command('serve')
-      .description('register with a controller and run the plans it sends')
-      .option(
-        '--controller <host:port>',
-        'controller address (env FAULTLINE_CONTROLLER; default 127.0.0.1:15051)',
-      )
-      .option(
-        '--dead-man-timeout <duration>',
-        'stop injections when the controller is gone this long (default 15s)',
-        parseDurationMs('--dead-man-timeout'),
-      ),
-  ).action((flags: CommonAgentFlags & { controller?: string; deadManTimeout?: number }) => {
+    addControlSecurityFlags(
+      program
+        .command('serve')
+        .description('register with a controller and run the plans it sends')
+        .option(
+          '--controller <host:port>',
+          'controller address (env FAULTLINE_CONTROLLER; default 127.0.0.1:15051)',
+        )
+        .option(
+          '--dead-man-timeout <duration>',
+          'stop injections when the controller is gone this long (default 15s)',
+          parseDurationMs('--dead-man-timeout'),
+        ),
+    ),
+  ).action((flags: ServeFlags) => {
     result = serve(flags);
   });
   try {
@@ -130,7 +151,13 @@ async function main(argv: string[]): Promise<number> {
         ? 0
         : 2;
     }
-    if (isSpecError(err) || isInvalidPlanFileError(err) || isPlanRefusedError(err)) {
+    if (
+      isSpecError(err) ||
+      isInvalidPlanFileError(err) ||
+      isPlanRefusedError(err) ||
+      isInvalidNatsAuthError(err) ||
+      isInvalidOptionsError(err)
+    ) {
       process.stderr.write(`error: ${err.message}\n`);
       return 2;
     }

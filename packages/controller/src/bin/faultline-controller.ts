@@ -3,6 +3,7 @@ import { CommanderError } from 'commander';
 import { pino } from 'pino';
 import { parseControllerConfig } from '../config.js';
 import { ControllerServer } from '../controller-server.js';
+import { isInvalidOptionsError } from '../errors.js';
 import { compileExperiment } from '@faultline/spec';
 
 const log = pino({ name: 'faultline-controller' });
@@ -25,13 +26,30 @@ async function main(): Promise<number> {
       port: server.port,
       redis: server.options.redisUrl,
       metricsPort: server.metricsPort,
+      security: server.security(),
     },
     'controller serving',
   );
+  const security = server.security();
+  if (!security.tls && (security.controlTokens > 0 || security.agentTokens > 0)) {
+    log.warn(
+      'tokens are configured without TLS: they cross the network in clear text (set --tls-cert/--tls-key)',
+    );
+  }
+  // Token rotation: edit the token file, then `kill -HUP <pid>`; a bad file keeps the old tokens.
+  const onHup = (): void => {
+    try {
+      log.info({ tokens: server.reloadTokens() }, 'token files re-read');
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'token files not re-read; the tokens in force stay');
+    }
+  };
+  process.on('SIGHUP', onHup);
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
   });
+  process.off('SIGHUP', onHup);
   log.info('shutting down');
   await server.stop();
   return 0;
@@ -40,7 +58,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => (process.exitCode = code),
   (err: unknown) => {
-    log.error({ err }, err instanceof Error ? err.message : String(err));
+    // A configuration error is its message (it names the flag and the file); anything else keeps its stack.
+    if (isInvalidOptionsError(err)) log.error({ field: err.field }, err.message);
+    else log.error({ err }, err instanceof Error ? err.message : String(err));
     process.exitCode = 1;
   },
 );

@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { SingleBar } from 'cli-progress';
 import { ExperimentState, type Experiment, type Plan } from '@faultline/protocol';
-import { ControlClient, DEFAULT_CONTROLLER } from './control-client.js';
+import { connectControlClient } from './connection.js';
+import type { ControlClient } from './control-client.js';
 import type { CliIo } from './io.js';
 import { OUTPUT_FORMATS, render, type OutputFormat } from './output.js';
 import { UsageError } from './usage-error.js';
@@ -28,17 +29,8 @@ function outputOption(): Option {
   return new Option('-o, --output <format>', 'output format').choices(OUTPUT_FORMATS).default('table');
 }
 
-interface GlobalFlags {
-  controller?: string;
-}
-
-function client(cmd: Command): ControlClient {
-  const flags = cmd.optsWithGlobals<GlobalFlags>();
-  return new ControlClient(flags.controller ?? process.env.FAULTLINE_CONTROLLER ?? DEFAULT_CONTROLLER);
-}
-
 async function withClient<T>(cmd: Command, fn: (c: ControlClient) => Promise<T>): Promise<T> {
-  const c = client(cmd);
+  const c = connectControlClient(cmd);
   try {
     return await fn(c);
   } finally {

@@ -9,7 +9,9 @@ import {
   type ExportManifest,
   type ExportStage,
 } from '@faultline/detector';
+import type { NatsAuthFlagValues } from '@faultline/protocol';
 import type { CliIo } from './io.js';
+import { addNatsAuthOptions, resolveCliNatsAuth } from './nats-flags.js';
 import { renderTable } from './output.js';
 import { UsageError } from './usage-error.js';
 import { stageProgressBar } from './stage-progress.js';
@@ -20,7 +22,7 @@ export const DEFAULT_NATS_URL = 'nats://127.0.0.1:14222';
 /** RAM log files listed one by one up to this many; more are summed up in one line. */
 const MAX_LISTED_LOGS = 10;
 
-interface ExportFlags {
+interface ExportFlags extends NatsAuthFlagValues {
   format: ExportFormat;
   layout: ExportLayout;
   out: string;
@@ -69,7 +71,7 @@ export function renderExportSummary(m: ExportManifest, outDir: string): string {
 
 /** `faultline export EXP --format csv|parquet|jsonl --layout wide|long|ramlog --out DIR [--nats URL]`. */
 export function exportCommand(io: CliIo): Command {
-  return new Command('export')
+  const cmd = new Command('export')
     .description("replay an experiment's samples and truth windows from NATS into labelled dataset files")
     .argument('<experiment>', 'experiment id')
     .option(
@@ -93,11 +95,13 @@ export function exportCommand(io: CliIo): Command {
         );
       }
       const natsUrl = flags.nats ?? process.env.FAULTLINE_NATS_URL ?? DEFAULT_NATS_URL;
+      const auth = resolveCliNatsAuth(flags, 'cli');
       const bar = process.stderr.isTTY === true ? stageProgressBar<ExportStage>() : undefined;
       let manifest: ExportManifest;
       try {
         manifest = await exportExperiment({
           natsUrl,
+          natsOptions: auth.connectionOptions,
           experimentId,
           format: flags.format,
           layout: flags.layout,
@@ -114,4 +118,5 @@ export function exportCommand(io: CliIo): Command {
         );
       }
     });
+  return addNatsAuthOptions(cmd);
 }

@@ -1,12 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { devCommand } from './dev-command.js';
-import { DEFAULT_CONTROLLER } from './control-client.js';
+import { addConnectionOptions } from './connection.js';
 import { experimentCommands } from './experiment-commands.js';
 import { exportCommand } from './export-command.js';
 import { demoCommand } from './demo-command.js';
 import { scoreCommand } from './score-command.js';
 import { reportCommand } from './report-command.js';
 import { simulateCommand } from './simulate-command.js';
+import { natsConfigCommand } from './nats-config-command.js';
 import type { CliIo } from './io.js';
 import { isUsageError } from './usage-error.js';
 
@@ -21,11 +22,8 @@ export function buildProgram(io: CliIo): Command {
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
-    .option(
-      '--controller <host:port>',
-      `controller address (default $FAULTLINE_CONTROLLER or ${DEFAULT_CONTROLLER})`,
-    )
     .exitOverride();
+  addConnectionOptions(program);
   program.addCommand(devCommand(io));
   for (const cmd of experimentCommands(io)) program.addCommand(cmd);
   program.addCommand(exportCommand(io));
@@ -33,6 +31,7 @@ export function buildProgram(io: CliIo): Command {
   program.addCommand(scoreCommand(io));
   program.addCommand(simulateCommand(io));
   program.addCommand(demoCommand(io));
+  program.addCommand(natsConfigCommand(io));
   for (const cmd of program.commands) applyExitOverride(cmd);
   return program;
 }

@@ -10,12 +10,14 @@ import {
   type ReportSummaryRow,
 } from '@faultline/detector';
 import { DEFAULT_NATS_URL } from './export-command.js';
+import type { NatsAuthFlagValues } from '@faultline/protocol';
 import type { CliIo } from './io.js';
+import { addNatsAuthOptions, resolveCliNatsAuth } from './nats-flags.js';
 import { renderTable } from './output.js';
 import { UsageError } from './usage-error.js';
 import { stageProgressBar } from './stage-progress.js';
 
-interface ReportFlags {
+interface ReportFlags extends NatsAuthFlagValues {
   out: string;
   nats?: string;
 }
@@ -56,7 +58,7 @@ export function renderReportSummary(doc: ReportDocument, htmlPath: string): stri
 
 /** `faultline report EXP --out DIR [--nats URL]`. */
 export function reportCommand(io: CliIo): Command {
-  return new Command('report')
+  const cmd = new Command('report')
     .description(
       'grade the detector on an experiment against its ground truth and write report.html, report.json and plots',
     )
@@ -70,12 +72,14 @@ export function reportCommand(io: CliIo): Command {
         );
       }
       const natsUrl = flags.nats ?? process.env.FAULTLINE_NATS_URL ?? DEFAULT_NATS_URL;
+      const auth = resolveCliNatsAuth(flags, 'cli');
       const bar = process.stderr.isTTY === true ? stageProgressBar<LiveReportStage>() : undefined;
       let malformed = 0;
       let doc: ReportDocument;
       try {
         const input = await collectLiveReportInput({
           natsUrl,
+          natsOptions: auth.connectionOptions,
           experimentId,
           onProgress: bar?.update,
           onMalformed: () => malformed++,
@@ -88,4 +92,5 @@ export function reportCommand(io: CliIo): Command {
       io.out(renderReportSummary(doc, written.htmlPath));
       if (malformed > 0) io.err(`warning: ${malformed} malformed messages were skipped\n`);
     });
+  return addNatsAuthOptions(cmd);
 }

@@ -15,13 +15,20 @@ import {
   type SignalFrequency,
   type SimulatorOptions,
 } from '@faultline/agent';
-import { msToUnixNano, type Plan } from '@faultline/protocol';
+import {
+  msToUnixNano,
+  natsRefusalOf,
+  type NatsAuthFlagValues,
+  type NatsRefusedError,
+  type Plan,
+} from '@faultline/protocol';
 import { compilePlans, parseDuration, parseExperimentSpec } from '@faultline/spec';
 import type { CliIo } from './io.js';
+import { addNatsAuthOptions, resolveCliNatsAuth } from './nats-flags.js';
 import { renderTable } from './output.js';
 import { UsageError } from './usage-error.js';
 
-interface SimulateFlags {
+interface SimulateFlags extends NatsAuthFlagValues {
   hosts?: number;
   hostScale: number;
   seed?: string;
@@ -291,13 +298,26 @@ async function runLive(flags: SimulateFlags, seed: number | string, io: CliIo): 
   if (!(flags.interval >= 50 && flags.interval <= 60_000)) {
     throw new UsageError(`--interval must be in [50ms, 60s] when live, got ${flags.interval} ms`);
   }
+  // The simulator publishes as one agent: its id names its NATS identity.
+  const auth = resolveCliNatsAuth(flags, flags.agentId);
   const errors = new Map<string, number>();
+  // A refusal by NATS ends the run: retrying cannot help until the credentials or permissions change.
+  let refused: NatsRefusedError | undefined;
+  let onRefused: () => void = () => {};
+  const refusal = new Promise<string>((resolve) => (onRefused = () => resolve('NATS refused')));
   const live = await asUsage(() =>
     LiveSimulator.start({
       ...simulatorOptions(flags, seed),
       natsUrl,
+      connection: auth.connectionOptions,
       dataDir: flags.dataDir,
       onError: (err, where) => {
+        const r = natsRefusalOf(err, natsUrl);
+        if (r !== undefined) {
+          refused ??= r;
+          onRefused();
+          return;
+        }
         const key = where.split(' ')[0] ?? where;
         const n = (errors.get(key) ?? 0) + 1;
         errors.set(key, n);
@@ -338,13 +358,14 @@ async function runLive(flags: SimulateFlags, seed: number | string, io: CliIo): 
           io.err(`warning: a plan failed: ${err instanceof Error ? err.message : String(err)}\n`),
       );
     }
-    const why = await stop.done;
-    io.out(`stopping (${why})\n`);
+    const why = await Promise.race([stop.done, refusal]);
+    if (refused === undefined) io.out(`stopping (${why})\n`);
   } finally {
     stop.cancel();
     clearInterval(status);
     await live.stop();
   }
+  if (refused !== undefined) throw refused;
   const s = live.stats();
   io.out(
     `${s.ticks} ticks, ${s.samplesGenerated} samples generated, ${s.publisher.samplesPublished} published, ` +
@@ -358,7 +379,7 @@ async function runLive(flags: SimulateFlags, seed: number | string, io: CliIo): 
  * to files, optionally running an experiment spec on them.
  */
 export function simulateCommand(io: CliIo): Command {
-  return new Command('simulate')
+  const cmd = new Command('simulate')
     .description(
       'simulate a fleet of virtual hosts (DevOps metrics, power, temperature): live to NATS, or backfill a date range to files',
     )
@@ -466,4 +487,5 @@ export function simulateCommand(io: CliIo): Command {
       }
       return runLive(flags, seed, io);
     });
+  return addNatsAuthOptions(cmd);
 }

@@ -2,6 +2,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { withoutNatsSecurityEnv } from '@faultline/protocol';
+import { withoutControlPlaneSecurityEnv } from '../config.js';
 import { ControllerError, ControllerErrorCode, DevStackError } from '../errors.js';
 import { probeHttp, probeRedis, probeTcp, type Health } from './health.js';
 import { commandLine, isAlive, spawnDetached, terminate, which } from './process-control.js';
@@ -364,7 +366,9 @@ export class DevStack {
         const pid = spawnDetached(command, spec.args, {
           logFile: log,
           cwd: this.options.dir,
-          env: { ...process.env, ...spec.env },
+          // The local NATS has no users and the local controller serves plaintext without
+          // tokens: credentials meant for other servers stay out.
+          env: { ...withoutControlPlaneSecurityEnv(withoutNatsSecurityEnv(process.env)), ...spec.env },
         });
         const record: ServiceRecord = {
           name: spec.name,

@@ -15,6 +15,12 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
       case ControllerErrorCode.NoTargets:
         code = status.FAILED_PRECONDITION;
         break;
+      case ControllerErrorCode.Unauthenticated:
+        code = status.UNAUTHENTICATED;
+        break;
+      case ControllerErrorCode.PermissionDenied:
+        code = status.PERMISSION_DENIED;
+        break;
       case ControllerErrorCode.InvalidArgument:
       case ControllerErrorCode.InvalidOptions:
         code = status.INVALID_ARGUMENT;

@@ -3,9 +3,12 @@
  * `faultline-detector`: one replica of the live detector (see `StreamRunner`). Configuration
  * from flags and environment (`faultline-detector --help`), pino JSON logs on stdout,
  * `/metrics` and `/healthz` over HTTP. SIGTERM or SIGINT: final checkpoints, leases released,
- * connection drained, exit 0. Exit codes: 0 ok, 1 failure, 2 usage error.
+ * connection drained, exit 0. Exit codes: 0 ok, 1 failure, 2 usage error. A NATS server that
+ * refuses the credentials or a permission the detector needs at start is one line on stderr
+ * naming the server and what it refused, and exit 1.
  */
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { isInvalidNatsAuthError, natsRefusalOf } from '@faultline/protocol';
 import { pino } from 'pino';
 
 import { DETECTOR_USAGE, parseDetectorConfig } from '../config.js';
@@ -20,7 +23,7 @@ async function main(): Promise<number> {
   try {
     config = parseDetectorConfig(process.argv.slice(2));
   } catch (err) {
-    if (isUsageError(err) || isInvalidOptionsError(err)) {
+    if (isUsageError(err) || isInvalidOptionsError(err) || isInvalidNatsAuthError(err)) {
       process.stderr.write(`faultline-detector: ${err.message}\n`);
       return 2;
     }
@@ -32,17 +35,34 @@ async function main(): Promise<number> {
   }
   log.level = config.logLevel;
   const replicaId = config.runner.replicaId;
-  const nc = await connect({
-    servers: config.natsUrl.split(',').map((s) => s.trim()),
-    name: `faultline-detector ${replicaId}`,
-    maxReconnectAttempts: -1,
-    // Every output is a JetStream publish, a request: with async traces each one builds two
-    // Error objects with stacks up front (about 2% of the detector's CPU at 50,000 samples/s),
-    // to enrich the rare timeout, which the runner logs with its partition anyway.
-    noAsyncTraces: true,
-  });
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: config.natsUrl.split(',').map((s) => s.trim()),
+      name: `faultline-detector ${replicaId}`,
+      maxReconnectAttempts: -1,
+      // Every output is a JetStream publish, a request: with async traces each one builds two
+      // Error objects with stacks up front (about 2% of the detector's CPU at 50,000 samples/s),
+      // to enrich the rare timeout, which the runner logs with its partition anyway.
+      noAsyncTraces: true,
+      ...config.natsAuth.connectionOptions,
+    });
+  } catch (err) {
+    const refused = natsRefusalOf(err, config.natsUrl);
+    if (refused === undefined) throw err;
+    process.stderr.write(`faultline-detector: ${refused.message}\n`);
+    return 1;
+  }
   const runner = new StreamRunner(nc, config.runner, { log });
-  await runner.start();
+  try {
+    await runner.start();
+  } catch (err) {
+    const refused = natsRefusalOf(err, config.natsUrl);
+    if (refused === undefined) throw err;
+    process.stderr.write(`faultline-detector: ${refused.message}\n`);
+    await nc.close().catch(() => undefined);
+    return 1;
+  }
   const http =
     config.metricsPort >= 0
       ? await startMetricsServer(runner.metrics.registry, () => runner.health(), {
@@ -51,7 +71,13 @@ async function main(): Promise<number> {
         })
       : undefined;
   log.info(
-    { nats: config.natsUrl, replicaId, group: config.runner.group, metricsPort: http?.port ?? -1 },
+    {
+      nats: config.natsUrl,
+      natsAuth: config.natsAuth.description,
+      replicaId,
+      group: config.runner.group,
+      metricsPort: http?.port ?? -1,
+    },
     'detector serving',
   );
   const closedUnexpectedly = await new Promise<boolean>((resolve) => {

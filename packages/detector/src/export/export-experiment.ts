@@ -14,6 +14,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import {
   decodeSampleBatch,
   decodeTruthWindow,
+  natsRefusalOf,
   StreamName,
   subjects,
   type Sample,
@@ -107,6 +108,8 @@ async function streamInfo(nc: NatsConnection, stream: string): Promise<StreamInf
     const jsm = await jetstreamManager(nc);
     return await jsm.streams.info(stream);
   } catch (err) {
+    const refused = natsRefusalOf(err, nc.getServer());
+    if (refused) throw new ExportSourceError(refused.message, { cause: err });
     throw new ExportSourceError(
       `cannot read stream ${stream} on ${nc.getServer()}: ${describe(err)} (is this Faultline's NATS? \`faultline dev up\` creates the streams)`,
       { cause: err },
@@ -387,8 +390,13 @@ async function openConnection(opts: ResolvedExportOptions): Promise<{ nc: NatsCo
   if ('connection' in opts.source) return { nc: opts.source.connection, owned: false };
   const url = opts.source.natsUrl;
   try {
-    return { nc: await connect({ servers: url, name: 'faultline-export' }), owned: true };
+    return {
+      nc: await connect({ servers: url, name: 'faultline-export', ...opts.source.natsOptions }),
+      owned: true,
+    };
   } catch (err) {
+    const refused = natsRefusalOf(err, url);
+    if (refused) throw new ExportSourceError(refused.message, { cause: err });
     throw new ExportSourceError(`cannot connect to NATS at ${url}: ${describe(err)}`, { cause: err });
   }
 }

@@ -2,7 +2,7 @@
  * Options of {@link exportExperiment} and their validation.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { assertSubjectToken } from '@faultline/protocol';
+import { assertSubjectToken, type NatsConnectionSecurity } from '@faultline/protocol';
 import { InvalidOptionsError } from '../errors.js';
 import { checkChoice, checkInteger, checkObject, describeValue } from '../option-checks.js';
 import { EXPORT_FORMATS, type ExportFormat } from './row-sinks.js';
@@ -20,6 +20,11 @@ export interface ExportOptions {
   natsUrl?: string;
   /** An open NATS connection to use instead of `natsUrl`; the export leaves it open. */
   connection?: NatsConnection;
+  /**
+   * Credentials, TLS and inbox prefix for the connection to `natsUrl`: the
+   * `connectionOptions` of `resolveNatsAuthOptions`. Default none (no authentication).
+   */
+  natsOptions?: NatsConnectionSecurity;
   /** The experiment to export; a NATS subject token (no `.`, `*`, `>` or whitespace). Required. */
   experimentId: string;
   /** File format: `csv` (RFC 4180), `parquet` or `jsonl`. Default `csv`. */
@@ -48,7 +53,9 @@ export interface ExportOptions {
 
 /** {@link ExportOptions} with defaults applied and validated. */
 export interface ResolvedExportOptions {
-  readonly source: { readonly natsUrl: string } | { readonly connection: NatsConnection };
+  readonly source:
+    | { readonly natsUrl: string; readonly natsOptions: NatsConnectionSecurity }
+    | { readonly connection: NatsConnection };
   readonly experimentId: string;
   readonly format: ExportFormat;
   readonly layout: ExportLayout;
@@ -61,6 +68,7 @@ export interface ResolvedExportOptions {
 const KEYS = [
   'natsUrl',
   'connection',
+  'natsOptions',
   'experimentId',
   'format',
   'layout',
@@ -97,7 +105,10 @@ export function resolveExportOptions(raw: ExportOptions): ResolvedExportOptions 
     );
   }
   const source = hasUrl
-    ? { natsUrl: checkNonEmptyString(obj.natsUrl, 'natsUrl') }
+    ? {
+        natsUrl: checkNonEmptyString(obj.natsUrl, 'natsUrl'),
+        natsOptions: checkObject(obj.natsOptions, 'natsOptions') as NatsConnectionSecurity,
+      }
     : { connection: obj.connection as NatsConnection };
   const experimentId = checkNonEmptyString(obj.experimentId, 'experimentId');
   try {

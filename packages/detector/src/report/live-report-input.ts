@@ -13,10 +13,12 @@ import {
   decodeSampleBatch,
   decodeScoreBatch,
   decodeTruthWindow,
+  natsRefusalOf,
   StreamName,
   subjects,
   unixNanoToMs,
   type AnomalyEvent,
+  type NatsConnectionSecurity,
   type TruthWindow,
 } from '@faultline/protocol';
 import { InvalidOptionsError, ReportSourceError, UnknownExperimentError } from '../errors.js';
@@ -37,6 +39,11 @@ export interface LiveReportOptions {
   natsUrl?: string;
   /** An open NATS connection to use instead of `natsUrl`; left open. */
   connection?: NatsConnection;
+  /**
+   * Credentials, TLS and inbox prefix for the connection to `natsUrl`: the
+   * `connectionOptions` of `resolveNatsAuthOptions`. Default none (no authentication).
+   */
+  natsOptions?: NatsConnectionSecurity;
   /** The experiment; a NATS subject token (no `.`, `*`, `>` or whitespace). Required. */
   experimentId: string;
   /** Report title. Default the experiment id. */
@@ -55,7 +62,9 @@ export interface LiveReportOptions {
 
 /** {@link LiveReportOptions} with defaults applied and validated. */
 export interface ResolvedLiveReportOptions {
-  readonly source: { readonly natsUrl: string } | { readonly connection: NatsConnection };
+  readonly source:
+    | { readonly natsUrl: string; readonly natsOptions: NatsConnectionSecurity }
+    | { readonly connection: NatsConnection };
   readonly experimentId: string;
   readonly title: string;
   readonly onProgress: (done: number, total: number, stage: LiveReportStage) => void;
@@ -68,6 +77,7 @@ export interface ResolvedLiveReportOptions {
 const KEYS = [
   'natsUrl',
   'connection',
+  'natsOptions',
   'experimentId',
   'title',
   'onProgress',
@@ -121,7 +131,10 @@ export function resolveLiveReportOptions(raw: LiveReportOptions): ResolvedLiveRe
   }
   return {
     source: hasUrl
-      ? { natsUrl: checkString(o.natsUrl, 'natsUrl') }
+      ? {
+          natsUrl: checkString(o.natsUrl, 'natsUrl'),
+          natsOptions: checkObject(o.natsOptions, 'natsOptions') as NatsConnectionSecurity,
+        }
       : { connection: o.connection as NatsConnection },
     experimentId,
     title: o.title === undefined ? experimentId : checkString(o.title, 'title'),
@@ -278,6 +291,8 @@ async function streamInfo(nc: NatsConnection, stream: string): Promise<StreamInf
     const jsm = await jetstreamManager(nc);
     return await jsm.streams.info(stream);
   } catch (err) {
+    const refused = natsRefusalOf(err, nc.getServer());
+    if (refused) throw new ReportSourceError(refused.message, { cause: err });
     throw new ReportSourceError(
       `cannot read stream ${stream} on ${nc.getServer()}: ${describe(err)} (is this Faultline's NATS? \`faultline dev up\` creates the streams)`,
       { cause: err },
@@ -291,8 +306,13 @@ async function openConnection(
   if ('connection' in opts.source) return { nc: opts.source.connection, owned: false };
   const url = opts.source.natsUrl;
   try {
-    return { nc: await connect({ servers: url, name: 'faultline-report' }), owned: true };
+    return {
+      nc: await connect({ servers: url, name: 'faultline-report', ...opts.source.natsOptions }),
+      owned: true,
+    };
   } catch (err) {
+    const refused = natsRefusalOf(err, url);
+    if (refused) throw new ReportSourceError(refused.message, { cause: err });
     throw new ReportSourceError(`cannot connect to NATS at ${url}: ${describe(err)}`, { cause: err });
   }
 }
