@@ -25,6 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { AGENT_NODE_FLAGS } from '../packages/agent/dist/index.js';
 import { ensureStreams, StreamName } from '../packages/protocol/dist/index.js';
 
 // The NATS client is a dependency of the agent package, not of the bench: load it from there.
@@ -237,8 +238,8 @@ function metricValue(text, name) {
  * Where the agent's idle cpu goes, measured beside it: prom-client's default metrics alone (its
  * event-loop-delay monitor wakes the loop every 10 ms), a gRPC client retrying Register every
  * second against the same unreachable controller (what the control link does here), and the
- * agent itself with the monitor at 100 ms (a preload wraps collectDefaultMetrics: an experiment,
- * not shipped code).
+ * agent itself run without AGENT_NODE_FLAGS (V8's default young generation), to show what they
+ * save.
  */
 const agentPackageJson = fileURLToPath(new URL('../packages/agent/package.json', import.meta.url));
 const protocolIndex = new URL('../packages/protocol/dist/index.js', import.meta.url).href;
@@ -257,15 +258,8 @@ const GRPC_RETRY = `
   const attempt = () => client.register({ agent }, new grpc.Metadata(), { deadline: Date.now() + 5000 },
     () => setTimeout(attempt, 1000));
   attempt();`;
-const MONITOR_100MS = `
-  import { createRequire } from 'node:module';
-  const prom = createRequire(${JSON.stringify(agentPackageJson)})('prom-client');
-  const original = prom.collectDefaultMetrics;
-  prom.collectDefaultMetrics = (config = {}) => original({ ...config, eventLoopMonitoringPrecision: 100 });`;
 
 const work = mkdtempSync(join(tmpdir(), 'faultline-overhead-'));
-const monitorPreload = join(work, 'monitor-100ms.mjs');
-writeFileSync(monitorPreload, MONITOR_100MS);
 const loadStart = loadavg();
 console.log(`agent overhead: ${SECONDS} s per configuration after ${WARMUP_S} s warm-up; load ${loadStart}`);
 
@@ -296,7 +290,9 @@ for (const cfg of configs) {
   const dir = join(work, cfg.name.replace(/[^a-z0-9]+/gi, '-'));
   mkdirSync(dir);
   const [agentMetricsPort, nePort, neMatchedPort] = await Promise.all([freePort(), freePort(), freePort()]);
-  const agentArgs = (id, metricsPort) => [
+  // As the image's entrypoint and `faultline dev up` launch it: `node ${AGENT_NODE_FLAGS} …`.
+  const agentArgs = (id, metricsPort, nodeFlags = AGENT_NODE_FLAGS) => [
+    ...nodeFlags,
     AGENT_BIN,
     'serve',
     '--controller',
@@ -312,12 +308,7 @@ for (const cfg of configs) {
     ...(cfg.nats ? ['--nats', natsUrl] : []),
   ];
   const agent = launch('agent', process.execPath, agentArgs('bench-1', agentMetricsPort), dir);
-  const agentMonitor100 = launch(
-    'agent-monitor-100ms',
-    process.execPath,
-    ['--import', monitorPreload, ...agentArgs('bench-2', 0)],
-    dir,
-  );
+  const agentV8Defaults = launch('agent-v8-defaults', process.execPath, agentArgs('bench-2', 0, []), dir);
   const promOnly = launch('prom-only', process.execPath, ['--input-type=module', '-e', PROM_ONLY], dir);
   const grpcRetry = launch('grpc-retry', process.execPath, ['--input-type=module', '-e', GRPC_RETRY], dir);
   const ne = launch('node-exporter', NODE_EXPORTER, [`--web.listen-address=127.0.0.1:${nePort}`], dir);
@@ -343,7 +334,7 @@ for (const cfg of configs) {
   const before = await get(agentMetricsPort, '/metrics');
   const samplesBefore = (await jsm.streams.info(StreamName.Samples)).state.messages;
   const load0 = loadavg();
-  const started = [agent, ne, neMatched, idle, agentMonitor100, promOnly, grpcRetry];
+  const started = [agent, ne, neMatched, idle, agentV8Defaults, promOnly, grpcRetry];
   const procs = [...started, ...(cfg.nats ? [nats] : [])];
   console.log(`${cfg.name}: measuring ${procs.map((p) => p.name).join(', ')} (load ${load0})`);
   const m = await measure(procs, SECONDS);
@@ -393,7 +384,8 @@ const label = {
   'node-exporter-matched': `node-exporter, ${MATCHED_COLLECTORS.join('+')} only`,
   'idle-node': 'idle `node`',
   'nats-server': 'nats-server (receiving both agents)',
-  'agent-monitor-100ms': 'experiment: faultline-agent, event-loop monitor at 100 ms',
+  'agent-v8-defaults':
+    "experiment: faultline-agent without AGENT_NODE_FLAGS (V8's default 16 MiB semi-spaces)",
   'prom-only': 'reference: `node` + prom-client default metrics only',
   'grpc-retry': 'reference: `node` + gRPC Register retried every 1 s to 127.0.0.1:1',
 };
@@ -409,7 +401,8 @@ const lines = [
   `Each configuration starts fresh processes, waits ${WARMUP_S} s, then measures ${SECONDS} s. ` +
     'cpu is % of one core: (utime + stime) from /proc/<pid>/stat over the window (all threads), and ' +
     'the median / max of its 10 s slices; RSS is VmRSS read once a second (median / max; 1 MB = 10^6 B). ' +
-    'The agent runs `faultline-agent serve --controller 127.0.0.1:1` (no controller: it samples, keeps ' +
+    `The agent runs \`node ${AGENT_NODE_FLAGS.join(' ')} faultline-agent serve --controller 127.0.0.1:1\` ` +
+    '(as the image and `faultline dev up` launch it; no controller: it samples, keeps ' +
     'retrying the controller link, and serves /metrics); node-exporter is scraped at the same rate as the ' +
     'agent samples, so it does comparable work; the idle `node` is `node -e "setInterval(()=>{},1e9)"`.',
   '',
@@ -417,7 +410,7 @@ const lines = [
   '',
   '## Summary',
   '',
-  '| configuration | agent cpu | target | cpu | agent RSS median / max / max in 2nd half (anon median) | target | RSS | node-exporter (default) cpu | node-exporter (matched) cpu | idle node cpu | agent, monitor at 100 ms |',
+  '| configuration | agent cpu | target | cpu | agent RSS median / max / max in 2nd half (anon median) | target | RSS | node-exporter (default) cpu | node-exporter (matched) cpu | idle node cpu | agent without node flags: RSS max |',
   '|---|---:|---:|---|---:|---:|---|---:|---:|---:|---:|',
 ];
 const verdict = (ok) => (ok ? 'met' : '**missed**');
@@ -435,7 +428,7 @@ for (const r of results) {
     `| ${r.cfg.name} | ${pct(a.cpuPercent)} | ≤ ${cpuTarget} % | ${verdict(a.cpuPercent <= cpuTarget)} | ` +
       `${mb(a.rssMedian)} / ${mb(a.rssMax)} / ${mb(a.rssMaxLate)} (${mb(a.anonMedian)}) | ≤ ${TARGETS.rssMB} MB | ${rssVerdict} | ` +
       `${pct(r.m.byProc.get('node-exporter').cpuPercent)} | ${pct(r.m.byProc.get('node-exporter-matched').cpuPercent)} | ` +
-      `${pct(r.m.byProc.get('idle-node').cpuPercent)} | ${pct(r.m.byProc.get('agent-monitor-100ms').cpuPercent)} |`,
+      `${pct(r.m.byProc.get('idle-node').cpuPercent)} | ${mb(r.m.byProc.get('agent-v8-defaults').rssMax)} |`,
   );
 }
 for (const r of results) {
@@ -478,8 +471,8 @@ lines.push(
     'starts an event-loop-delay monitor that wakes the loop every 10 ms (100 wake-ups/s whatever the ' +
     'sampling rate), and the control link retries Register once a second while the controller is ' +
     'unreachable (with a controller it holds one stream and gets a heartbeat every few seconds instead). ' +
-    'The experiment row is the same agent with the monitor at 100 ms, through a preload that wraps ' +
-    '`collectDefaultMetrics` (the shipped agent is unchanged).',
+    `The experiment row is the same agent without \`${AGENT_NODE_FLAGS.join(' ')}\`: V8's default young ` +
+    'generation lets more start-up garbage pile up before the first collections.',
 );
 const md = lines.join('\n') + '\n';
 mkdirSync(join(OUT, '..'), { recursive: true });

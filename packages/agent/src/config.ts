@@ -5,6 +5,15 @@ import type { AgentOptions } from './agent.js';
 import type { ControlCredentialsOptions } from './control-credentials.js';
 import { InvalidOptionsError } from './errors.js';
 
+/**
+ * Node flags the agent is launched with (the container image's entrypoint, `faultline dev
+ * up`, the overhead benchmark): young-generation semi-spaces of 2 MiB instead of V8's
+ * 16 MiB. The agent's heap is small and short-lived garbage is cheap to scavenge, so this
+ * costs nothing measurable in cpu and keeps the start-up RSS peak (before V8's first full
+ * collection) about 7 MB lower, under the 80 MB target.
+ */
+export const AGENT_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2'];
+
 /** Parses "250ms", "15s", "2m", "1h" or plain ms into ms. */
 export function parseDurationMs(flag: string): (value: string) => number {
   return (value: string) => {

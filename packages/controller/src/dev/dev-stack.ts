@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AGENT_NODE_FLAGS } from '@faultline/agent';
 import { withoutNatsSecurityEnv } from '@faultline/protocol';
 import { withoutControlPlaneSecurityEnv } from '../config.js';
 import { ControllerError, ControllerErrorCode, DevStackError } from '../errors.js';
@@ -199,6 +200,7 @@ export function agentService(o: ResolvedDevStackOptions, i: number): ServiceSpec
     name: `agent-${i}`,
     command: process.execPath,
     args: [
+      ...AGENT_NODE_FLAGS,
       packageBin('@faultline/agent', 'faultline-agent'),
       'serve',
       '--agent-id',
