@@ -3,29 +3,44 @@
 // binaries' own validation), ports match the code's defaults, the agent gets the host's
 // /proc and /sys read-only, the dashboard queries only metrics the code defines, and the
 // scripts the images carry (agent identity, health probe) do what the manifests rely on.
-// Helm templates are not rendered here (no helm binary): their value references, helpers,
-// flags and defaults are checked as text and against the kustomize base.
+// The Helm chart is rendered by ./helm-template.ts (Go templates with Helm's objects and the
+// sprig functions the chart uses: no helm binary needed) and checked as manifests; kustomize
+// builds run when kubectl is installed, and the security component's patches are checked
+// as they are otherwise.
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  AGENT_NODE_FLAGS,
   AgentMetrics,
   agentOptionsFrom,
+  controlSecurityFrom,
   parseDurationMs,
   resolveAgentOptions,
   type CommonAgentFlags,
 } from '@faultline/agent';
 import {
+  CONTROL_PLANE_SECURITY_ENV,
   parseControllerConfig,
   resolveControllerOptions,
   resolveDevStackOptions,
+  runCli,
 } from '@faultline/controller';
-import { tempDir } from '@faultline/testkit';
+import {
+  NATS_SECRET_ENV,
+  NATS_SECURITY_ENV,
+  natsAuthFromFlags,
+  resolveNatsAuthOptions,
+  withoutNatsSecurityEnv,
+} from '@faultline/protocol';
+import { makeTestCertificates, tempDir } from '@faultline/testkit';
 import { describe, expect, it } from 'vitest';
+import { mergeValues, renderChart } from './helm-template.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const deployDir = join(root, 'deploy');
@@ -76,6 +91,8 @@ interface EnvVar {
 interface Probe {
   exec?: { command: string[] };
   httpGet?: { path: string; port: number | string };
+  grpc?: { port: number };
+  tcpSocket?: { port: number | string };
 }
 interface Container {
   name: string;
@@ -97,16 +114,18 @@ interface Container {
 }
 interface Volume {
   name: string;
-  hostPath?: { path: string };
+  hostPath?: { path: string; type?: string };
   emptyDir?: object;
   projected?: object;
+  secret?: { secretName: string; defaultMode?: number; items?: { key: string; path: string }[] };
+  csi?: { driver: string; readOnly?: boolean; volumeAttributes?: Record<string, string> };
 }
 interface PodSpec {
   hostPID?: boolean;
   hostNetwork?: boolean;
   automountServiceAccountToken?: boolean;
   serviceAccountName?: string;
-  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number };
+  securityContext?: { runAsNonRoot?: boolean; runAsUser?: number; fsGroup?: number };
   initContainers?: Container[];
   containers: Container[];
   volumes?: Volume[];
@@ -292,6 +311,133 @@ const healthScript = join(deployDir, 'docker', 'healthcheck.mjs');
 const baseObjects = (): K8sObject[] =>
   manifests(filesUnder(baseDir).filter((f) => f.endsWith('.yaml') && !f.endsWith('kustomization.yaml')));
 
+/** The objects of manifest text (a rendered template, a kustomize build); a YAML error names `what`. */
+function manifestsOf(text: string, what: string): K8sObject[] {
+  const docs = yaml.parseAllDocuments(text);
+  if (!Array.isArray(docs)) throw new Error(`${what}: ${docs.errors.map(String).join('; ')}`);
+  const errors = docs.flatMap((d) => d.errors);
+  if (errors.length > 0) throw new Error(`${what}: ${errors.map(String).join('; ')}`);
+  return docs
+    .map((d) => d.toJS())
+    .filter((d) => d !== null && d !== undefined)
+    .map((d) => {
+      if (!isK8sObject(d)) throw new Error(`${what}: a document without apiVersion/kind/name`);
+      return d;
+    });
+}
+
+/** The chart rendered as `helm template faultline -n faultline` would, with `values` over its defaults. */
+function helmObjects(values: Record<string, unknown> = {}): K8sObject[] {
+  return [...renderChart(chartDir, { values })]
+    .filter(([f]) => f.endsWith('.yaml'))
+    .flatMap(([f, text]) => manifestsOf(text, f));
+}
+
+const envReaders = new Map<Binary, string>();
+/**
+ * Whether a binary reads a FAULTLINE_ variable: its own sources name it, or it is one of the
+ * NATS security variables that every binary takes (NATS_AUTH_FLAGS in @faultline/protocol).
+ */
+function readsEnv(bin: Binary, name: string): boolean {
+  if (NATS_SECURITY_ENV.includes(name)) return true;
+  let source = envReaders.get(bin);
+  if (source === undefined) {
+    source = packageSource(bin);
+    envReaders.set(bin, source);
+  }
+  return source.includes(name);
+}
+
+/** The three workloads: binary, kind, object name and container name (the binary's). */
+const WORKLOADS: [Binary, string, string][] = [
+  ['agent', 'DaemonSet', 'faultline-agent'],
+  ['controller', 'Deployment', 'faultline-controller'],
+  ['detector', 'Deployment', 'faultline-detector'],
+];
+
+/**
+ * Where the file (or, for a `*_DIR` variable, the directory) that an environment variable of
+ * `c` names comes from: `secret/<name>/<key>`, `secret/<name>` for a whole Secret,
+ * `hostPath/<path>` or `csi/<driver>/<file>`. The mount over it must be read-only, and a
+ * Secret mounted with `items` must project that file.
+ */
+function sourceOf(pod: PodSpec, c: Container, envName: string): string {
+  const path = envOf(c, envName)?.value;
+  if (path === undefined) throw new Error(`${c.name} sets no ${envName}`);
+  const isDir = envName.endsWith('_DIR');
+  const mount = (c.volumeMounts ?? []).find((m) =>
+    isDir ? m.mountPath === path : path.startsWith(`${m.mountPath}/`),
+  );
+  if (!mount) throw new Error(`${c.name}: ${envName}=${path}, and nothing is mounted there`);
+  expect(mount.readOnly, `${c.name}: ${mount.mountPath} read-only`).toBe(true);
+  const volume = pod.volumes?.find((v) => v.name === mount.name);
+  if (!volume) throw new Error(`${c.name}: no volume ${mount.name}`);
+  const file = isDir ? '' : path.slice(mount.mountPath.length + 1);
+  const suffix = file === '' ? '' : `/${file}`;
+  if (volume.secret) {
+    const items = volume.secret.items;
+    if (items && !isDir) {
+      const item = items.find((i) => i.path === file);
+      expect(item, `${c.name}: ${path} is projected from ${volume.secret.secretName}`).toBeDefined();
+      return `secret/${volume.secret.secretName}/${item?.key ?? ''}`;
+    }
+    expect(items, `${c.name}: ${path} is a whole Secret`).toBeUndefined();
+    return `secret/${volume.secret.secretName}${suffix}`;
+  }
+  if (volume.hostPath) return `hostPath/${volume.hostPath.path}${suffix}`;
+  if (volume.csi) return `csi/${volume.csi.driver}${suffix}`;
+  throw new Error(`${c.name}: ${path} is on volume ${volume.name}, which holds no credentials`);
+}
+
+/** The Secrets a pod mounts, sorted. */
+function secretsOf(pod: PodSpec): string[] {
+  return (pod.volumes ?? []).flatMap((v) => (v.secret ? [v.secret.secretName] : [])).sort();
+}
+
+/**
+ * What must hold of every workload, secured or not: Secrets are mounted read-only, keys and
+ * tokens 0440 and CAs 0444 to the pod's fsGroup; FAULTLINE_ variables are read by the
+ * binary, AGENT_* ones by the agent's wrapper; a variable naming a file under
+ * /etc/faultline points into a read-only mount of a volume that holds it; no secret is a
+ * literal value.
+ */
+function checkSecurityWiring(objects: K8sObject[], what: string): void {
+  for (const [bin, kind, name] of WORKLOADS) {
+    const o = find(objects, kind, name);
+    const pod = podSpec(o);
+    const c = container(o, bin);
+    for (const v of pod.volumes ?? []) {
+      if (!v.secret) continue;
+      const items = v.secret.items ?? [];
+      const caOnly = items.length > 0 && items.every((i) => /(^|\.)ca\.crt$/.test(i.key));
+      expect(v.secret.defaultMode, `${what}: ${name} volume ${v.name} mode`).toBe(caOnly ? 0o444 : 0o440);
+      expect(pod.securityContext?.fsGroup, `${what}: ${name} fsGroup`).toBe(10001);
+      for (const cc of [...(pod.initContainers ?? []), ...pod.containers]) {
+        for (const m of cc.volumeMounts ?? [])
+          if (m.name === v.name) expect(m.readOnly, `${what}: ${cc.name} ${m.mountPath}`).toBe(true);
+      }
+    }
+    const script = c.command?.join('\n') ?? '';
+    for (const e of c.env ?? []) {
+      if (e.name.startsWith('FAULTLINE_'))
+        expect(readsEnv(bin, e.name), `${what}: ${bin} reads ${e.name}`).toBe(true);
+      else if (e.name.startsWith('AGENT_'))
+        expect(script, `${what}: the wrapper reads ${e.name}`).toContain(`\${${e.name}`);
+      if (e.value?.startsWith('/etc/faultline/')) sourceOf(pod, c, e.name);
+    }
+    for (const secretEnv of Object.values(NATS_SECRET_ENV))
+      expect(envOf(c, secretEnv), `${what}: ${secretEnv}`).toBeUndefined();
+  }
+}
+
+/** Text that holds no key, seed, token file or Secret object. */
+function expectNoSecretMaterial(text: string, what: string): void {
+  expect(text, what).not.toMatch(/-----BEGIN/);
+  expect(text, `${what}: an nkey seed`).not.toMatch(/\bS[UACONX][A-Z2-7]{50,}/);
+  expect(text, `${what}: a JWT`).not.toMatch(/\beyJ[\w-]{8,}\.[\w-]{8,}/);
+  expect(text, `${what}: a Secret`).not.toMatch(/^kind:\s*["']?Secret["']?\s*$/m);
+}
+
 describe('deploy/ files', () => {
   it('all parse: YAML documents are manifests with apiVersion, kind and name, JSON is JSON', () => {
     const files = filesUnder(deployDir);
@@ -363,6 +509,10 @@ describe('container images (deploy/docker/Dockerfile)', () => {
       if (users.length > 0) expect(users.at(-1)).toBe('10001:10001');
       const entrypoint = JSON.parse(/^ENTRYPOINT (\[.*\])$/m.exec(stage ?? '')?.[1] ?? 'null') as string[];
       expect(entrypoint.slice(0, 4)).toEqual(['/usr/bin/tini', '-s', '--', 'node']);
+      // The agent runs with the node flags it is measured with (bench/agent-overhead).
+      const nodeFlags = pkg === 'agent' ? [...AGENT_NODE_FLAGS] : [];
+      expect(entrypoint.slice(4, 4 + nodeFlags.length)).toEqual(nodeFlags);
+      entrypoint.splice(4, nodeFlags.length);
       const bin = `faultline-${pkg}`;
       const pkgJson = JSON.parse(read(join(root, 'packages', pkg, 'package.json'))) as {
         bin: Record<string, string>;
@@ -509,11 +659,6 @@ describe('kustomize base (deploy/kustomize/base)', () => {
   });
 
   it('sets only FAULTLINE_ environment variables the code reads', () => {
-    const sources: Record<Binary, string> = {
-      agent: packageSource('agent'),
-      controller: packageSource('controller'),
-      detector: packageSource('detector'),
-    };
     const used: [Binary, Container][] = [
       ['agent', agent],
       ['controller', controller],
@@ -521,12 +666,14 @@ describe('kustomize base (deploy/kustomize/base)', () => {
     ];
     for (const [bin, c] of used) {
       for (const e of c.env ?? []) {
-        if (e.name.startsWith('FAULTLINE_')) expect(sources[bin], `${bin} reads ${e.name}`).toContain(e.name);
+        if (e.name.startsWith('FAULTLINE_'))
+          expect(readsEnv(bin, e.name), `${bin} reads ${e.name}`).toBe(true);
       }
     }
     // The agent's wrapper exports what the agent reads.
     const script = agent.command?.join('\n') ?? '';
-    for (const name of script.match(/FAULTLINE_[A-Z_]+/g) ?? []) expect(sources.agent).toContain(name);
+    for (const name of script.match(/FAULTLINE_[A-Z_]+/g) ?? [])
+      expect(readsEnv('agent', name), `agent reads ${name}`).toBe(true);
     // The init container's settings are what agent-identity.mjs reads.
     const identityText = read(identityScript);
     for (const e of agentPod.initContainers?.[0]?.env ?? []) expect(identityText).toContain(e.name);
@@ -628,11 +775,14 @@ describe('Helm chart (deploy/helm/faultline)', () => {
     expect(chart.appVersion).toBe(agentVersion);
   });
 
-  it('references only values that values.yaml defines, and only helpers that _helpers.tpl defines', () => {
+  it('references only values that values.yaml defines, and only helpers that its .tpl files define', () => {
     const refs = new Set<string>();
     for (const [file, text] of templates) {
       // `$a := .Values.agent` makes `$a.caps` mean `agent.caps`.
-      const aliases = new Map([...text.matchAll(/\$(\w+) := \.Values\.([\w.]+)/g)].map((m) => [m[1], m[2]]));
+      // (Not `range $k, $v := .Values.x`, whose $v is an element.)
+      const aliases = new Map(
+        [...text.matchAll(/(?<!range |, )\$(\w+) := \.Values\.([\w.]+)/g)].map((m) => [m[1], m[2]]),
+      );
       for (const m of text.matchAll(/(?:\$|\.root)?\.Values\.([A-Za-z][\w.]*)/g))
         refs.add(`${file}: ${m[1] as string}`);
       for (const m of text.matchAll(/\$(\w+)\.([A-Za-z][\w.]*)/g)) {
@@ -645,8 +795,11 @@ describe('Helm chart (deploy/helm/faultline)', () => {
       const path = ref.split(': ')[1] as string;
       expect(valueAt(path), ref).not.toBeUndefined();
     }
-    const helpers = templates.get('_helpers.tpl') ?? '';
-    const defined = new Set([...helpers.matchAll(/\{\{-? define "([^"]+)"/g)].map((m) => m[1]));
+    const helpers = [...templates].filter(([f]) => f.endsWith('.tpl')).map(([, text]) => text);
+    expect(helpers.length).toBeGreaterThanOrEqual(2);
+    const defined = new Set(
+      helpers.flatMap((h) => [...h.matchAll(/\{\{-? define "([^"]+)"/g)].map((m) => m[1])),
+    );
     for (const [file, text] of templates) {
       for (const m of text.matchAll(/include "([^"]+)"/g))
         expect(defined, `${file} includes ${m[1] as string}`).toContain(m[1]);
@@ -751,6 +904,524 @@ describe('Helm chart (deploy/helm/faultline)', () => {
     expect(templates.get('grafana-dashboard.yaml')).toContain('.Files.Get "dashboards/faultline.json"');
     expect(read(join(chartDir, 'dashboards', 'faultline.json'))).toBe(dashboard);
     expect(read(join(baseDir, 'faultline.json'))).toBe(dashboard);
+  });
+});
+
+describe('Helm chart, rendered (test/helm-template.ts)', () => {
+  /** Everything on but mTLS: TLS, both tokens, a NATS identity per role, TLS to NATS. */
+  const SECURED = {
+    tls: { enabled: true, secretName: 'fl-controller-tls', ca: { secretName: 'fl-controller-ca' } },
+    auth: { tokenSecret: { name: 'fl-cli-tokens' }, agentTokenSecret: { name: 'fl-agent-tokens' } },
+    nats: {
+      tls: { caSecret: { name: 'fl-nats-ca' } },
+      auth: {
+        controller: { secretName: 'fl-nats-controller' },
+        detector: { secretName: 'fl-nats-detector' },
+        agent: { secretName: 'fl-nats-agents' },
+      },
+    },
+  };
+  /** mTLS with cert-manager csi-driver certificates for the agents (no per-agent NATS users then). */
+  const MTLS_CSI = mergeValues(SECURED, {
+    tls: {
+      clientCA: { enabled: true },
+      agentCertificates: { source: 'csi', csi: { issuerName: 'fl-agents' } },
+    },
+    nats: { auth: { agent: { secretName: '' } } },
+  }) as Record<string, unknown>;
+  /** mTLS and NATS seeds from each node's own directory. */
+  const MTLS_HOST = mergeValues(SECURED, {
+    tls: { clientCA: { enabled: true }, agentCertificates: { source: 'hostPath' } },
+    nats: { auth: { agent: { secretName: '', hostPath: '/etc/faultline/nats-seed' } } },
+  }) as Record<string, unknown>;
+  const VARIANTS: [string, Record<string, unknown>][] = [
+    ['defaults', {}],
+    ['secured', SECURED],
+    ['mTLS with csi-driver', MTLS_CSI],
+    ['mTLS with host paths', MTLS_HOST],
+  ];
+  const parts = (objects: K8sObject[], bin: Binary): { pod: PodSpec; c: Container } => {
+    const [, kind, name] = WORKLOADS.find((w) => w[0] === bin) as [Binary, string, string];
+    const o = find(objects, kind, name);
+    return { pod: podSpec(o), c: container(o, bin) };
+  };
+  const envValues = (c: Container): Record<string, string> =>
+    Object.fromEntries((c.env ?? []).flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]])));
+  /** The controller's options from a container's args and env; the NATS files, which it reads, apart. */
+  const controllerOptionsOf = (c: Container): ReturnType<typeof resolveControllerOptions> =>
+    resolveControllerOptions(parseControllerConfig(c.args ?? [], withoutNatsSecurityEnv(envValues(c))));
+  const securityEnv = [...CONTROL_PLANE_SECURITY_ENV, ...NATS_SECURITY_ENV];
+
+  it('renders the defaults to the objects of the kustomize base', () => {
+    const helm = helmObjects();
+    const base = baseObjects();
+    for (const [bin, kind, name] of WORKLOADS) {
+      const h = find(helm, kind, name);
+      const b = find(base, kind, name);
+      const [hc, bc] = [container(h, bin), container(b, bin)];
+      // The agent's wrapper script, probes, mounts and volumes are the same text.
+      expect(hc.command, name).toEqual(bc.command);
+      const args = (c: Container): string[] =>
+        (c.args ?? []).map((a, i, all) => (all[i - 1] === '--controller' ? 'CONTROLLER' : a));
+      expect(args(hc), name).toEqual(args(bc));
+      expect(
+        hc.env?.map((e) => e.name),
+        name,
+      ).toEqual(bc.env?.map((e) => e.name));
+      for (const p of ['startupProbe', 'livenessProbe', 'readinessProbe'] as const)
+        expect(hc[p], `${name} ${p}`).toEqual(bc[p]);
+      expect(hc.volumeMounts, name).toEqual(bc.volumeMounts);
+      expect(hc.securityContext, name).toEqual(bc.securityContext);
+      expect(podSpec(h).volumes, name).toEqual(podSpec(b).volumes);
+      expect(podSpec(h).securityContext, name).toEqual(podSpec(b).securityContext);
+    }
+  });
+
+  it('mounts no Secret and sets no security variable by default', () => {
+    const helm = helmObjects();
+    checkSecurityWiring(helm, 'defaults');
+    for (const [bin] of WORKLOADS) {
+      const { pod, c } = parts(helm, bin);
+      expect(secretsOf(pod), bin).toEqual([]);
+      expect(
+        (pod.volumes ?? []).filter((v) => v.csi),
+        bin,
+      ).toEqual([]);
+      for (const e of c.env ?? []) {
+        expect(securityEnv, `${bin} ${e.name}`).not.toContain(e.name);
+        expect(e.name, bin).not.toMatch(/^AGENT_/);
+      }
+    }
+    expect(find(helm, 'Service', 'faultline-controller')).toBeDefined();
+  });
+
+  it('wires TLS, tokens and NATS credentials into each component from its own Secrets only', () => {
+    const helm = helmObjects(SECURED);
+    checkSecurityWiring(helm, 'secured');
+
+    const ctl = parts(helm, 'controller');
+    const src = (p: { pod: PodSpec; c: Container }, env: string): string => sourceOf(p.pod, p.c, env);
+    expect(src(ctl, 'FAULTLINE_CONTROLLER_TLS_CERT')).toBe('secret/fl-controller-tls/tls.crt');
+    expect(src(ctl, 'FAULTLINE_CONTROLLER_TLS_KEY')).toBe('secret/fl-controller-tls/tls.key');
+    expect(src(ctl, 'FAULTLINE_CONTROLLER_TOKEN_FILE')).toBe('secret/fl-cli-tokens/tokens');
+    expect(src(ctl, 'FAULTLINE_CONTROLLER_AGENT_TOKEN_FILE')).toBe('secret/fl-agent-tokens/tokens');
+    expect(src(ctl, 'FAULTLINE_NATS_NKEY_FILE')).toBe('secret/fl-nats-controller/controller.nk');
+    expect(src(ctl, 'FAULTLINE_NATS_CA')).toBe('secret/fl-nats-ca/ca.crt');
+    expect(envOf(ctl.c, 'FAULTLINE_CONTROLLER_TLS_CLIENT_CA')).toBeUndefined();
+    expect(secretsOf(ctl.pod)).toEqual([
+      'fl-agent-tokens',
+      'fl-cli-tokens',
+      'fl-controller-tls',
+      'fl-nats-ca',
+      'fl-nats-controller',
+    ]);
+    // The controller's own validation accepts the combination (both services authenticated).
+    const ctlOptions = controllerOptionsOf(ctl.c);
+    expect(ctlOptions).toMatchObject({
+      tlsCertFile: '/etc/faultline/tls/tls.crt',
+      tlsKeyFile: '/etc/faultline/tls/tls.key',
+      tokenFile: '/etc/faultline/cli-tokens/tokens',
+      agentTokenFile: '/etc/faultline/agent-tokens/tokens',
+    });
+    expect(natsAuthFromFlags({}, envValues(ctl.c))).toMatchObject({
+      nkeyFile: '/etc/faultline/nats/controller.nk',
+      caFile: '/etc/faultline/nats-ca/ca.crt',
+    });
+
+    const det = parts(helm, 'detector');
+    expect(src(det, 'FAULTLINE_NATS_NKEY_FILE')).toBe('secret/fl-nats-detector/detector.nk');
+    expect(src(det, 'FAULTLINE_NATS_CA')).toBe('secret/fl-nats-ca/ca.crt');
+    expect(secretsOf(det.pod)).toEqual(['fl-nats-ca', 'fl-nats-detector']);
+
+    // Agents get the CA (not the controller's key Secret), the agent token, every agent's
+    // seed as a directory their wrapper picks from, and the NATS CA.
+    const ag = parts(helm, 'agent');
+    expect(src(ag, 'FAULTLINE_AGENT_TLS_CA')).toBe('secret/fl-controller-ca/ca.crt');
+    expect(src(ag, 'FAULTLINE_AGENT_TOKEN_FILE')).toBe('secret/fl-agent-tokens/tokens');
+    expect(src(ag, 'AGENT_NATS_SEED_DIR')).toBe('secret/fl-nats-agents');
+    expect(src(ag, 'FAULTLINE_NATS_CA')).toBe('secret/fl-nats-ca/ca.crt');
+    expect(secretsOf(ag.pod)).toEqual([
+      'fl-agent-tokens',
+      'fl-controller-ca',
+      'fl-nats-agents',
+      'fl-nats-ca',
+    ]);
+    expect(envOf(ag.c, 'FAULTLINE_AGENT_TLS_CERT')).toBeUndefined();
+    expect(envOf(ag.c, 'AGENT_ID_FROM_POD')).toBeUndefined();
+    expect(controlSecurityFrom({}, envValues(ag.c))).toMatchObject({
+      tlsCaFile: '/etc/faultline/controller-ca/ca.crt',
+      tokenFile: '/etc/faultline/agent-token/tokens',
+    });
+    // The agent dials the Service name its certificate must carry.
+    expect(flagValues(ag.c.args ?? []).get('--controller')).toBe('faultline-controller.faultline.svc:15051');
+
+    // Without tls.ca, agents read ca.crt of the controller's Secret.
+    const fallback = parts(
+      helmObjects(mergeValues(SECURED, { tls: { ca: { secretName: '' } } }) as never),
+      'agent',
+    );
+    expect(sourceOf(fallback.pod, fallback.c, 'FAULTLINE_AGENT_TLS_CA')).toBe(
+      'secret/fl-controller-tls/ca.crt',
+    );
+    // Credentials in .creds files (nsc) go to FAULTLINE_NATS_CREDS.
+    const creds = parts(
+      helmObjects(
+        mergeValues(SECURED, {
+          nats: { auth: { detector: { format: 'creds', key: 'detector.creds' } } },
+        }) as never,
+      ),
+      'detector',
+    );
+    expect(sourceOf(creds.pod, creds.c, 'FAULTLINE_NATS_CREDS')).toBe(
+      'secret/fl-nats-detector/detector.creds',
+    );
+    expect(envOf(creds.c, 'FAULTLINE_NATS_NKEY_FILE')).toBeUndefined();
+  });
+
+  it('gives agents a csi-driver certificate named after the pod, and the pod name as agent id, with mTLS through csi', () => {
+    const helm = helmObjects(MTLS_CSI);
+    checkSecurityWiring(helm, 'mTLS csi');
+    const ctl = parts(helm, 'controller');
+    expect(sourceOf(ctl.pod, ctl.c, 'FAULTLINE_CONTROLLER_TLS_CLIENT_CA')).toBe(
+      'secret/fl-controller-tls/ca.crt',
+    );
+    expect(controllerOptionsOf(ctl.c).tlsClientCaFile).toBe('/etc/faultline/client-ca/ca.crt');
+
+    const ag = parts(helm, 'agent');
+    expect(sourceOf(ag.pod, ag.c, 'FAULTLINE_AGENT_TLS_CERT')).toBe('csi/csi.cert-manager.io/tls.crt');
+    expect(sourceOf(ag.pod, ag.c, 'FAULTLINE_AGENT_TLS_KEY')).toBe('csi/csi.cert-manager.io/tls.key');
+    const csi = ag.pod.volumes?.find((v) => v.csi)?.csi;
+    expect(csi?.readOnly).toBe(true);
+    expect(csi?.volumeAttributes).toMatchObject({
+      'csi.cert-manager.io/issuer-name': 'fl-agents',
+      'csi.cert-manager.io/common-name': '${POD_NAME}',
+      'csi.cert-manager.io/dns-names': '${POD_NAME}',
+      'csi.cert-manager.io/fs-group': '10001',
+    });
+    expect(csi?.volumeAttributes?.['csi.cert-manager.io/key-usages']).toMatch(/\bclient auth\b/);
+    expect(envOf(ag.c, 'AGENT_ID_FROM_POD')?.valueFrom?.fieldRef?.fieldPath).toBe('metadata.name');
+    expect(envOf(ag.c, 'AGENT_NATS_SEED_DIR')).toBeUndefined();
+    expect(controlSecurityFrom({}, envValues(ag.c))).toMatchObject({
+      tlsCertFile: '/etc/faultline/agent-tls/tls.crt',
+      tlsKeyFile: '/etc/faultline/agent-tls/tls.key',
+    });
+  });
+
+  it("mounts each node's own certificate and NATS seed directories read-only, with mTLS through host paths", () => {
+    const helm = helmObjects(MTLS_HOST);
+    checkSecurityWiring(helm, 'mTLS hostPath');
+    const ag = parts(helm, 'agent');
+    expect(sourceOf(ag.pod, ag.c, 'AGENT_TLS_DIR')).toBe('hostPath//etc/faultline/agent-tls');
+    expect(sourceOf(ag.pod, ag.c, 'AGENT_NATS_SEED_DIR')).toBe('hostPath//etc/faultline/nats-seed');
+    for (const v of ag.pod.volumes ?? [])
+      if (v.name === 'agent-tls') expect(v.hostPath?.type).toBe('Directory');
+    expect(envOf(ag.c, 'AGENT_ID_FROM_POD')).toBeUndefined();
+    expect(secretsOf(ag.pod)).toEqual(['fl-agent-tokens', 'fl-controller-ca', 'fl-nats-ca']);
+  });
+
+  it('takes Secrets made as docs/deploy.md says, laid out as the kubelet mounts them, through the binaries’ own checks', async () => {
+    await using dir = tempDir('faultline-secrets-');
+    // What the operator makes: NATS users, certificates, tokens (docs/deploy.md, "Securing an install").
+    const seeds = join(dir.path, 'nats-secrets');
+    const io = { out: (): void => undefined, err: (): void => undefined, setExitCode: (): void => undefined };
+    const args = ['nats-config', '--agents', 'node-a,node-b', '--secrets-dir', seeds];
+    expect(await runCli([...args, '--out', join(dir.path, 'faultline-users.conf')], io)).toBe(0);
+    const certs = await makeTestCertificates(join(dir.path, 'pki'), {
+      serverNames: ['faultline-controller.faultline.svc'],
+    });
+    const token = (name: string): string => {
+      const path = join(dir.path, name);
+      writeFileSync(path, `${randomBytes(32).toString('hex')}\n`);
+      return path;
+    };
+    // The Secrets, as `kubectl create secret` would hold them: name → key → file.
+    const secrets: Record<string, Record<string, string>> = {
+      'fl-controller-tls': {
+        'tls.crt': certs.server.cert,
+        'tls.key': certs.server.key,
+        'ca.crt': certs.ca.cert,
+      },
+      'fl-controller-ca': { 'ca.crt': certs.ca.cert },
+      'fl-cli-tokens': { tokens: token('cli.token') },
+      'fl-agent-tokens': { tokens: token('agent.token') },
+      'fl-nats-controller': { 'controller.nk': join(seeds, 'controller.nk') },
+      'fl-nats-detector': { 'detector.nk': join(seeds, 'detector.nk') },
+      'fl-nats-agents': {
+        'node-a.nk': join(seeds, 'agents', 'node-a.nk'),
+        'node-b.nk': join(seeds, 'agents', 'node-b.nk'),
+      },
+      'fl-nats-ca': { 'ca.crt': certs.ca.cert },
+    };
+    const helm = helmObjects(SECURED);
+    /** The container's Secret volumes copied where it mounts them, under `<dir>/<bin>`; its env pointed there. */
+    const mount = (bin: Binary): Record<string, string> => {
+      const { pod, c } = parts(helm, bin);
+      const rootDir = join(dir.path, bin);
+      for (const m of c.volumeMounts ?? []) {
+        const secret = pod.volumes?.find((v) => v.name === m.name)?.secret;
+        if (!secret) continue;
+        const data = secrets[secret.secretName];
+        if (!data) throw new Error(`${bin} mounts Secret ${secret.secretName}, which the docs do not make`);
+        const items = secret.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+        for (const { key, path } of items) {
+          const from = data[key];
+          if (!from) throw new Error(`${bin}: Secret ${secret.secretName} has no key ${key}`);
+          const to = join(rootDir, m.mountPath, path);
+          mkdirSync(dirname(to), { recursive: true });
+          copyFileSync(from, to);
+        }
+      }
+      return Object.fromEntries(
+        Object.entries(envValues(c)).map(([k, v]) => [
+          k,
+          v.startsWith('/etc/faultline/') ? join(rootDir, v) : v,
+        ]),
+      );
+    };
+    const ctlEnv = mount('controller');
+    const ctl = resolveControllerOptions(
+      parseControllerConfig(parts(helm, 'controller').c.args ?? [], ctlEnv),
+    );
+    expect(ctl.natsAuth).toMatchObject({ method: 'nkey', tls: true, inboxPrefix: '_INBOX_controller' });
+    for (const f of [ctl.tlsCertFile, ctl.tlsKeyFile, ctl.tokenFile, ctl.agentTokenFile])
+      expect(existsSync(f ?? ''), f).toBe(true);
+    const detEnv = mount('detector');
+    expect(resolveNatsAuthOptions({ ...natsAuthFromFlags({}, detEnv), identity: 'detector' })).toMatchObject({
+      method: 'nkey',
+      tls: true,
+    });
+    // The agent on node-b: its wrapper would export <seed dir>/node-b.nk.
+    const agentEnv = mount('agent');
+    const seed = join(agentEnv.AGENT_NATS_SEED_DIR ?? '', 'node-b.nk');
+    const agentNats = resolveNatsAuthOptions({
+      ...natsAuthFromFlags({}, { ...agentEnv, FAULTLINE_NATS_NKEY_FILE: seed }),
+      identity: 'node-b',
+    });
+    expect(agentNats).toMatchObject({ method: 'nkey', tls: true, inboxPrefix: '_INBOX_node-b' });
+    const link = controlSecurityFrom({}, agentEnv);
+    expect(readFileSync(link.tlsCaFile ?? '', 'utf8')).toBe(readFileSync(certs.ca.cert, 'utf8'));
+    expect(readFileSync(link.tokenFile ?? '', 'utf8')).toBe(
+      readFileSync(secrets['fl-agent-tokens']?.tokens ?? '', 'utf8'),
+    );
+  });
+
+  it('probes the controller on /healthz of its plain-HTTP metrics port, never on gRPC, whatever the security', () => {
+    for (const [what, values] of VARIANTS) {
+      const helm = helmObjects(values);
+      for (const [bin] of WORKLOADS) {
+        const { c } = parts(helm, bin);
+        const metrics = c.ports?.find((p) => p.name === 'metrics')?.containerPort;
+        const probes = [c.startupProbe, c.livenessProbe, c.readinessProbe].filter((p) => p !== undefined);
+        expect(probes.length, `${what} ${bin}`).toBeGreaterThan(0);
+        for (const p of probes) {
+          expect(p.grpc, `${what} ${bin}`).toBeUndefined();
+          expect(p.tcpSocket, `${what} ${bin}`).toBeUndefined();
+          if (p.exec)
+            expect(p.exec.command.slice(0, 3)).toEqual([
+              'node',
+              '/opt/faultline/healthcheck.mjs',
+              String(metrics),
+            ]);
+          else expect(p.httpGet).toEqual({ path: '/healthz', port: 'metrics' });
+        }
+      }
+      const { c } = parts(helm, 'controller');
+      expect(c.livenessProbe?.exec?.command, what).toBeDefined();
+      expect(c.readinessProbe?.exec?.command, what).toBeDefined();
+    }
+  });
+
+  it('holds no key, seed, token or Secret in any rendered file, whatever the values', () => {
+    for (const [what, values] of VARIANTS) {
+      const rendered = renderChart(chartDir, { values });
+      expect(rendered.get('NOTES.txt'), what).toMatch(/Controller \(gRPC\)/);
+      for (const [file, text] of rendered) expectNoSecretMaterial(text, `${what}: ${file}`);
+      expect(
+        helmObjects(values).filter((o) => o.kind === 'Secret'),
+        what,
+      ).toEqual([]);
+    }
+  });
+
+  it('refuses, by name, settings the binaries would refuse or that leave a component unable to connect', () => {
+    const refused: [Record<string, unknown>, RegExp][] = [
+      [{ tls: { enabled: true } }, /tls\.enabled needs tls\.secretName/],
+      [{ tls: { clientCA: { enabled: true } } }, /tls\.clientCA\.enabled \(mTLS\) needs tls\.enabled/],
+      [
+        mergeValues(SECURED, { tls: { clientCA: { enabled: true } } }) as never,
+        /client certificate on every agent/,
+      ],
+      [
+        mergeValues(SECURED, {
+          tls: { agentCertificates: { source: 'csi', csi: { issuerName: 'x' } } },
+        }) as never,
+        /tls\.clientCA\.enabled is false/,
+      ],
+      [
+        mergeValues(MTLS_CSI, { tls: { agentCertificates: { source: 'vault' } } }) as never,
+        /must be none, csi or hostPath, got vault/,
+      ],
+      [
+        mergeValues(MTLS_CSI, { tls: { agentCertificates: { csi: { issuerName: '' } } } }) as never,
+        /needs tls\.agentCertificates\.csi\.issuerName/,
+      ],
+      [
+        mergeValues(MTLS_CSI, { nats: { auth: { agent: { secretName: 'fl-nats-agents' } } } }) as never,
+        /cannot follow/,
+      ],
+      [
+        { auth: { tokenSecret: { name: 'cli' } } },
+        /auth\.tokenSecret .* set auth\.agentTokenSecret or tls\.clientCA\.enabled/,
+      ],
+      [
+        { auth: { agentTokenSecret: { name: 'agents' } } },
+        /auth\.agentTokenSecret .* set auth\.tokenSecret or tls\.clientCA\.enabled/,
+      ],
+      [
+        { nats: { auth: { detector: { format: 'jwt' } } } },
+        /nats\.auth\.detector\.format must be nkey or creds, got jwt/,
+      ],
+      [
+        { nats: { auth: { agent: { secretName: 'a', hostPath: '/b' } } } },
+        /secretName or hostPath, not both/,
+      ],
+    ];
+    for (const [values, message] of refused)
+      expect(() => renderChart(chartDir, { values }), String(message)).toThrow(message);
+    // mTLS alone authenticates both services, so a CLI token without an agent token is fine then.
+    expect(() =>
+      helmObjects(mergeValues(MTLS_CSI, { auth: { agentTokenSecret: { name: '' } } }) as never),
+    ).not.toThrow();
+  });
+});
+
+describe('kustomize component security (deploy/kustomize/components/security)', () => {
+  const componentDir = join(deployDir, 'kustomize', 'components', 'security');
+  const kustomization = yaml.parse(read(join(componentDir, 'kustomization.yaml'))) as {
+    kind: string;
+    patches: { path: string }[];
+  };
+  const patches = kustomization.patches.map((p) => manifests([join(componentDir, p.path)])[0] as K8sObject);
+  /** The chart's values that mount the Secrets the component names. */
+  const SAME_AS_COMPONENT = {
+    tls: {
+      enabled: true,
+      secretName: 'faultline-controller-tls',
+      ca: { secretName: 'faultline-controller-ca' },
+    },
+    auth: {
+      tokenSecret: { name: 'faultline-cli-tokens' },
+      agentTokenSecret: { name: 'faultline-agent-tokens' },
+    },
+    nats: {
+      tls: { caSecret: { name: 'faultline-nats-ca' } },
+      auth: {
+        controller: { secretName: 'faultline-nats-controller' },
+        detector: { secretName: 'faultline-nats-detector' },
+        agent: { secretName: 'faultline-nats-agents' },
+      },
+    },
+  };
+
+  it('is a Component of patches, one per workload of the base, that hold no secret material', () => {
+    expect(kustomization.kind).toBe('Component');
+    const base = baseObjects();
+    expect(patches.map((p) => `${p.kind}/${p.metadata.name}`).sort()).toEqual(
+      WORKLOADS.map(([, kind, name]) => `${kind}/${name}`).sort(),
+    );
+    for (const p of patches) {
+      const [bin] = WORKLOADS.find((w) => w[2] === p.metadata.name) as [Binary, string, string];
+      expect(podSpec(p).containers.map((c) => c.name)).toEqual([bin]);
+      expect(find(base, p.kind, p.metadata.name)).toBeDefined();
+    }
+    for (const f of filesUnder(componentDir)) expectNoSecretMaterial(read(f), relative(root, f));
+  });
+
+  it('patches in what the chart renders with the same Secrets: env, read-only mounts and volumes', () => {
+    const helm = helmObjects(SAME_AS_COMPONENT);
+    const defaults = helmObjects();
+    for (const patch of patches) {
+      const [bin, kind, name] = WORKLOADS.find((w) => w[2] === patch.metadata.name) as [
+        Binary,
+        string,
+        string,
+      ];
+      const added = <T extends { name: string }>(all: T[] | undefined, before: T[] | undefined): T[] =>
+        (all ?? []).filter(
+          (x) => !(before ?? []).some((b) => b.name === x.name && JSON.stringify(b) === JSON.stringify(x)),
+        );
+      const [h, d] = [find(helm, kind, name), find(defaults, kind, name)];
+      const pc = container(patch, bin);
+      const byName = <T extends { name: string }>(xs: T[]): T[] =>
+        [...xs].sort((a, b) => a.name.localeCompare(b.name));
+      expect(byName(pc.env ?? []), name).toEqual(byName(added(container(h, bin).env, container(d, bin).env)));
+      expect(byName(pc.volumeMounts ?? []), name).toEqual(
+        byName(added(container(h, bin).volumeMounts, container(d, bin).volumeMounts)),
+      );
+      expect(byName(podSpec(patch).volumes ?? []), name).toEqual(
+        byName(added(podSpec(h).volumes, podSpec(d).volumes)),
+      );
+    }
+  });
+
+  it('builds with kubectl kustomize over the base, every file a variable names in a read-only Secret mount', async (ctx) => {
+    const probe = await run('sh', ['-c', 'command -v kubectl'], {}).catch(() => ({ code: 1 }) as RunResult);
+    if (probe.code !== 0) ctx.skip();
+    await using dir = tempDir('faultline-kustomize-');
+    writeFileSync(
+      join(dir.path, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        `resources: [${relative(dir.path, baseDir)}]`,
+        `components: [${relative(dir.path, componentDir)}]`,
+        '',
+      ].join('\n'),
+    );
+    const r = await run('kubectl', ['kustomize', dir.path], {});
+    expect(r.code, r.stderr).toBe(0);
+    expectNoSecretMaterial(r.stdout, 'kubectl kustomize base + security');
+    const objects = manifestsOf(r.stdout, 'kubectl kustomize');
+    checkSecurityWiring(objects, 'kustomize security');
+    const base = baseObjects();
+    const parts = (bin: Binary): { pod: PodSpec; c: Container } => {
+      const [, kind, name] = WORKLOADS.find((w) => w[0] === bin) as [Binary, string, string];
+      return { pod: podSpec(find(objects, kind, name)), c: container(find(objects, kind, name), bin) };
+    };
+    const ctl = parts('controller');
+    expect(sourceOf(ctl.pod, ctl.c, 'FAULTLINE_CONTROLLER_TLS_KEY')).toBe(
+      'secret/faultline-controller-tls/tls.key',
+    );
+    expect(sourceOf(ctl.pod, ctl.c, 'FAULTLINE_NATS_NKEY_FILE')).toBe(
+      'secret/faultline-nats-controller/controller.nk',
+    );
+    const env = Object.fromEntries(
+      (ctl.c.env ?? []).flatMap((e) => (e.value === undefined ? [] : [[e.name, e.value]])),
+    );
+    expect(
+      resolveControllerOptions(parseControllerConfig(ctl.c.args ?? [], withoutNatsSecurityEnv(env)))
+        .tokenFile,
+    ).toBe('/etc/faultline/cli-tokens/tokens');
+    const ag = parts('agent');
+    expect(sourceOf(ag.pod, ag.c, 'FAULTLINE_AGENT_TLS_CA')).toBe('secret/faultline-controller-ca/ca.crt');
+    expect(sourceOf(ag.pod, ag.c, 'AGENT_NATS_SEED_DIR')).toBe('secret/faultline-nats-agents');
+    expect(secretsOf(parts('detector').pod)).toEqual(['faultline-nats-ca', 'faultline-nats-detector']);
+    // The base's own settings survive the patches: args, wrapper, probes, the base's env.
+    for (const [bin, kind, name] of WORKLOADS) {
+      const [built, plain] = [
+        container(find(objects, kind, name), bin),
+        container(find(base, kind, name), bin),
+      ];
+      expect(built.args, name).toEqual(plain.args);
+      expect(built.command, name).toEqual(plain.command);
+      expect(built.livenessProbe, name).toEqual(plain.livenessProbe);
+      for (const e of plain.env ?? [])
+        expect(
+          built.env?.map((x) => x.name),
+          name,
+        ).toContain(e.name);
+      for (const m of plain.volumeMounts ?? []) expect(built.volumeMounts, name).toContainEqual(m);
+    }
   });
 });
 
@@ -962,9 +1633,11 @@ describe('deploy/docker/agent-identity.mjs (the agent pod init step)', () => {
       standIn,
       'console.log(JSON.stringify({ id: process.env.FAULTLINE_AGENT_ID, labels: process.env.FAULTLINE_AGENT_LABELS, args: process.argv.slice(2) }));\n',
     );
+    const launch = `node ${AGENT_NODE_FLAGS.join(' ')} /app/dist/bin/faultline-agent.js`;
+    expect(command[5]).toContain(launch);
     const script = (command[5] ?? '')
       .replaceAll(identityDir, out)
-      .replace('node /app/dist/bin/faultline-agent.js', `"${process.execPath}" "${standIn}"`);
+      .replace(launch, `"${process.execPath}" "${standIn}"`);
     const r2 = await run('/bin/sh', ['-ec', script, command[6] ?? '', ...(agent.args ?? [])], {});
     expect(r2.code, r2.stderr).toBe(0);
     const got = JSON.parse(r2.stdout) as { id: string; labels: string; args: string[] };
@@ -980,6 +1653,56 @@ describe('deploy/docker/agent-identity.mjs (the agent pod init step)', () => {
     );
     expect(resolved.agentId).toBe('worker-3-cluster-local');
     expect(resolved.labels).toEqual({ role: 'worker', zone: 'z1' });
+  });
+  it("has the agent's wrapper pick its per-agent files by its id, and take the pod name as id for csi certificates", async () => {
+    await using dir = tempDir('faultline-wrapper-');
+    writeFileSync(join(dir.path, 'agent-id'), 'node-a');
+    writeFileSync(join(dir.path, 'agent-labels'), 'role=worker');
+    const standIn = join(dir.path, 'print-agent.mjs');
+    writeFileSync(
+      standIn,
+      'const e = process.env; console.log(JSON.stringify({ id: e.FAULTLINE_AGENT_ID, cert: e.FAULTLINE_AGENT_TLS_CERT, key: e.FAULTLINE_AGENT_TLS_KEY, nkey: e.FAULTLINE_NATS_NKEY_FILE, creds: e.FAULTLINE_NATS_CREDS }));\n',
+    );
+    const agent = container(find(baseObjects(), 'DaemonSet', 'faultline-agent'), 'agent');
+    const script = (agent.command?.[5] ?? '')
+      .replaceAll('/run/faultline', dir.path)
+      .replace(
+        `node ${AGENT_NODE_FLAGS.join(' ')} /app/dist/bin/faultline-agent.js`,
+        `"${process.execPath}" "${standIn}"`,
+      );
+    const wrapped = async (env: Record<string, string>): Promise<Record<string, string>> => {
+      const r = await run('/bin/sh', ['-ec', script, 'faultline-agent', 'serve'], env);
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(r.stdout) as Record<string, string>;
+    };
+    expect(await wrapped({})).toEqual({ id: 'node-a' });
+    const files = await wrapped({
+      AGENT_TLS_DIR: '/etc/faultline/agent-tls',
+      AGENT_NATS_SEED_DIR: '/etc/faultline/nats',
+    });
+    expect(files).toEqual({
+      id: 'node-a',
+      cert: '/etc/faultline/agent-tls/node-a.crt',
+      key: '/etc/faultline/agent-tls/node-a.key',
+      nkey: '/etc/faultline/nats/node-a.nk',
+    });
+    expect(await wrapped({ AGENT_NATS_CREDS_DIR: '/etc/faultline/nats' })).toEqual({
+      id: 'node-a',
+      creds: '/etc/faultline/nats/node-a.creds',
+    });
+    expect(await wrapped({ AGENT_ID_FROM_POD: 'faultline-agent-x7k2p' })).toEqual({
+      id: 'faultline-agent-x7k2p',
+    });
+    // What the wrapper exports is what the agent reads.
+    expect(
+      controlSecurityFrom({}, { FAULTLINE_AGENT_TLS_CERT: files.cert, FAULTLINE_AGENT_TLS_KEY: files.key }),
+    ).toMatchObject({
+      tlsCertFile: '/etc/faultline/agent-tls/node-a.crt',
+      tlsKeyFile: '/etc/faultline/agent-tls/node-a.key',
+    });
+    expect(natsAuthFromFlags({}, { FAULTLINE_NATS_NKEY_FILE: files.nkey })).toMatchObject({
+      nkeyFile: '/etc/faultline/nats/node-a.nk',
+    });
   });
 });
 
