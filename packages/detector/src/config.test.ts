@@ -113,6 +113,46 @@ describe('parseDetectorConfig', () => {
     expect(c.logLevel).toBe('debug');
   });
 
+  it('adds rolling statistics and deltas to the features, from flags or the environment', () => {
+    const off = parse([]).runner.detector.features;
+    expect([off.rollingWindow, off.deltas]).toEqual([0, false]);
+    const c = parse(['--features', 'process.cpu_percent', '--rolling-window', '8', '--deltas']);
+    expect(c.runner.detector.features).toMatchObject({
+      metrics: ['process.cpu_percent'],
+      rollingWindow: 8,
+      deltas: true,
+    });
+    const fromEnv = parse([], { FAULTLINE_DETECTOR_ROLLING_WINDOW: '6', FAULTLINE_DETECTOR_DELTAS: 'TRUE' });
+    expect(fromEnv.runner.detector.features).toMatchObject({ rollingWindow: 6, deltas: true });
+    // the default metrics stay when only the rolling window is given
+    expect(fromEnv.runner.detector.features.metrics).toContain('host.load1');
+    const flagWins = parse(['--rolling-window', '0', '--deltas'], {
+      FAULTLINE_DETECTOR_ROLLING_WINDOW: '6',
+      FAULTLINE_DETECTOR_DELTAS: '0',
+    });
+    expect(flagWins.runner.detector.features).toMatchObject({ rollingWindow: 0, deltas: true });
+    expect(parse([], { FAULTLINE_DETECTOR_DELTAS: 'false' }).runner.detector.features.deltas).toBe(false);
+    expect(DETECTOR_USAGE).toContain('--rolling-window N');
+    expect(DETECTOR_USAGE).toContain('--deltas ');
+  });
+
+  it('refuses a rolling window of 1, a fraction or a negative, and a deltas variable that is not a boolean', () => {
+    expect(() => parse(['--rolling-window', '1'])).toThrow(
+      '--rolling-window must be 0 (off) or an integer in [2, 10000], got 1',
+    );
+    expect(() => parse(['--rolling-window', '-2'])).toThrow(
+      '--rolling-window must be 0 (off) or an integer in [2, 10000], got -2',
+    );
+    expect(() => parse([], { FAULTLINE_DETECTOR_ROLLING_WINDOW: '2.5' })).toThrow(
+      'FAULTLINE_DETECTOR_ROLLING_WINDOW must be 0 (off) or an integer in [2, 10000], got 2.5',
+    );
+    expect(() => parse(['--rolling-window', '10001'])).toThrow(InvalidOptionsError);
+    expect(() => parse([], { FAULTLINE_DETECTOR_DELTAS: 'yes' })).toThrow(
+      'FAULTLINE_DETECTOR_DELTAS must be true, false, 1 or 0, got "yes"',
+    );
+    expect(() => parse(['--deltas=true'])).toThrow(UsageError);
+  });
+
   it('takes a negative number as a value: --metrics-port -1 turns the endpoints off', () => {
     expect(parse(['--metrics-port', '-1']).metricsPort).toBe(-1);
     expect(parse(['--metrics-port=0']).metricsPort).toBe(0);

@@ -25,6 +25,8 @@
  * | `--contamination auto\|F` | `FAULTLINE_DETECTOR_CONTAMINATION` | auto |
  * | `--seed N` | `FAULTLINE_DETECTOR_SEED` | 0 |
  * | `--features a,b,…` | `FAULTLINE_DETECTOR_FEATURES` | the feature extractor's defaults |
+ * | `--rolling-window N` | `FAULTLINE_DETECTOR_ROLLING_WINDOW` | 0 (off; else in [2, 10000] samples) |
+ * | `--deltas` | `FAULTLINE_DETECTOR_DELTAS` (true\|false\|1\|0) | off |
  * | `--training-samples N` | `FAULTLINE_DETECTOR_TRAINING_SAMPLES` | 120 |
  * | `--retrain-every N` | `FAULTLINE_DETECTOR_RETRAIN_EVERY` | 3600 (0 = never) |
  * | `--retrain-window N` | `FAULTLINE_DETECTOR_RETRAIN_WINDOW` | 256 |
@@ -115,6 +117,8 @@ Model:
   --contamination auto|F       expected outlier share of the training window (env FAULTLINE_DETECTOR_CONTAMINATION; default auto)
   --seed N                     forest seed (env FAULTLINE_DETECTOR_SEED; default 0)
   --features a,b,...           metrics to use, e.g. host.memory_used_bytes,process.rss_bytes (env FAULTLINE_DETECTOR_FEATURES)
+  --rolling-window N           add each metric's rolling mean and std over N samples, 0 off (env FAULTLINE_DETECTOR_ROLLING_WINDOW; default 0)
+  --deltas                     add each metric's change since the previous sample (env FAULTLINE_DETECTOR_DELTAS=true|false; default off)
   --training-samples N         training window without an experiment warm-up (env FAULTLINE_DETECTOR_TRAINING_SAMPLES; default 120)
   --retrain-every N            samples between refits, 0 never (env FAULTLINE_DETECTOR_RETRAIN_EVERY; default 3600)
   --retrain-window N           unflagged samples a refit uses (env FAULTLINE_DETECTOR_RETRAIN_WINDOW; default 256)
@@ -149,6 +153,7 @@ const FLAGS = {
   contamination: 'FAULTLINE_DETECTOR_CONTAMINATION',
   seed: 'FAULTLINE_DETECTOR_SEED',
   features: 'FAULTLINE_DETECTOR_FEATURES',
+  'rolling-window': 'FAULTLINE_DETECTOR_ROLLING_WINDOW',
   'training-samples': 'FAULTLINE_DETECTOR_TRAINING_SAMPLES',
   'retrain-every': 'FAULTLINE_DETECTOR_RETRAIN_EVERY',
   'retrain-window': 'FAULTLINE_DETECTOR_RETRAIN_WINDOW',
@@ -162,6 +167,8 @@ const FLAGS = {
   'threshold-multiplier': 'FAULTLINE_DETECTOR_THRESHOLD_MULTIPLIER',
 } as const;
 type Flag = keyof typeof FLAGS;
+/** `--deltas` takes no value, so it is not among {@link FLAGS}. */
+const DELTAS_ENV = 'FAULTLINE_DETECTOR_DELTAS';
 
 /** `--flag -1` → `--flag=-1`: parseArgs reads a value starting with '-' as another flag. */
 function joinNegativeValues(argv: readonly string[]): string[] {
@@ -175,6 +182,23 @@ function joinNegativeValues(argv: readonly string[]): string[] {
     } else out.push(arg);
   }
   return out;
+}
+
+/** `--deltas`, else FAULTLINE_DETECTOR_DELTAS as true|false|1|0; undefined when neither is set. */
+function deltasFrom(
+  flag: string | boolean | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+): boolean | undefined {
+  if (flag === true) return true;
+  const raw = env[DELTAS_ENV];
+  if (raw === undefined || raw === '') return undefined;
+  const v = raw.trim().toLowerCase();
+  if (v === 'true' || v === '1') return true;
+  if (v === 'false' || v === '0') return false;
+  throw new InvalidOptionsError(
+    'features.deltas',
+    `${DELTAS_ENV} must be true, false, 1 or 0, got ${describeValue(raw)}`,
+  );
 }
 
 /**
@@ -196,7 +220,12 @@ export function parseDetectorConfig(
     );
     values = parseArgs({
       args: joinNegativeValues(argv),
-      options: { ...options, ...natsAuthOptions, help: { type: 'boolean', short: 'h' } },
+      options: {
+        ...options,
+        ...natsAuthOptions,
+        deltas: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: false,
     }).values;
@@ -259,15 +288,32 @@ export function parseDetectorConfig(
   const seed = str('seed');
   if (seed !== undefined) forest.seed = /^\d+$/.test(seed.trim()) ? Number(seed.trim()) : seed;
   if (Object.keys(forest).length > 0) detector.forest = forest;
-  const features = str('features');
-  if (features !== undefined) {
-    detector.features = {
-      metrics: features
-        .split(',')
-        .map((m) => m.trim())
-        .filter((m) => m !== ''),
-    };
+  const features: NonNullable<HostDetectorOptions['features']> = {};
+  const metrics = str('features');
+  if (metrics !== undefined) {
+    features.metrics = metrics
+      .split(',')
+      .map((m) => m.trim())
+      .filter((m) => m !== '');
   }
+  const rollingWindow = num('rolling-window');
+  if (rollingWindow !== undefined) {
+    if (
+      !Number.isInteger(rollingWindow) ||
+      rollingWindow < 0 ||
+      rollingWindow === 1 ||
+      rollingWindow > 10_000
+    ) {
+      throw new InvalidOptionsError(
+        'features.rollingWindow',
+        `${get('rolling-window')?.source ?? '--rolling-window'} must be 0 (off) or an integer in [2, 10000], got ${rollingWindow}`,
+      );
+    }
+    features.rollingWindow = rollingWindow;
+  }
+  const deltas = deltasFrom(values['deltas'], env);
+  if (deltas !== undefined) features.deltas = deltas;
+  if (Object.keys(features).length > 0) detector.features = features;
   const training: NonNullable<HostDetectorOptions['training']> = {};
   const trainingSamples = num('training-samples');
   if (trainingSamples !== undefined) training.samples = trainingSamples;
