@@ -150,6 +150,8 @@ export class Agent {
   private loop: SamplingLoop | undefined;
   private loopIntervalMs = 0;
   private seq = 0n;
+  /** When this agent started: sample seqs start from 1 again with every start. */
+  private readonly startedUnixNano = BigInt(Date.now()) * 1_000_000n;
   private readonly executors = new Map<string, PlanExecutor>();
   private ramlog: RamlogWriter | undefined;
   private prmon: PrmonWriter | undefined;
@@ -241,6 +243,7 @@ export class Agent {
     const sample: Sample = {
       hostId: this.options.hostId,
       seq: ++this.seq,
+      agentStartUnixNano: this.startedUnixNano,
       timeUnixNano: BigInt(tick.wallTimeMs) * 1_000_000n,
       labels,
       host: s.host,

@@ -190,6 +190,8 @@ export interface AnomalyEventTrackerIdentity {
   experimentId?: string;
   /** The detector replica, copied into every event; default ''. */
   detectorId?: string;
+  /** When the agent run whose samples it tracks started (part of the event ids); default 0. */
+  agentStartUnixNano?: bigint;
 }
 
 /** One scored sample of the tracked host. */
@@ -231,9 +233,18 @@ export interface AnomalyEventStep {
   transitions: AnomalyEventTransition[];
 }
 
-/** The deterministic id of the event of `hostId` opened by sample `openSampleSeq`. */
-export function anomalyEventId(hostId: string, openSampleSeq: bigint): string {
-  return `${hostId}:${openSampleSeq}`;
+/**
+ * The deterministic id of the event of `hostId` opened by sample `openSampleSeq` of the
+ * agent run that started at `agentStartUnixNano`: `<host>:<seq>`, or `<host>:<start ms>:<seq>`
+ * when the start is known (seqs start over with every start of the agent).
+ */
+export function anomalyEventId(hostId: string, openSampleSeq: bigint, agentStartUnixNano = 0n): string {
+  return `${hostId}:${runTag(agentStartUnixNano)}${openSampleSeq}`;
+}
+
+/** `<start ms>:` for a known agent start, '' for 0: the part of output ids that names the run. */
+export function runTag(agentStartUnixNano: bigint): string {
+  return agentStartUnixNano === 0n ? '' : `${agentStartUnixNano / 1_000_000n}:`;
 }
 
 interface MetricAccumulator {
@@ -270,6 +281,7 @@ export class AnomalyEventTracker {
   readonly hostId: string;
   readonly experimentId: string;
   readonly detectorId: string;
+  readonly agentStartUnixNano: bigint;
   private lastSeq: bigint | undefined;
   private phase: Phase = Phase.Idle;
   private run = 0;
@@ -288,6 +300,7 @@ export class AnomalyEventTracker {
     this.hostId = identity.hostId;
     this.experimentId = identity.experimentId ?? '';
     this.detectorId = identity.detectorId ?? '';
+    this.agentStartUnixNano = identity.agentStartUnixNano ?? 0n;
   }
 
   /** True while an event is open. */
@@ -444,7 +457,7 @@ export class AnomalyEventTracker {
 
   private toEvent(state: AnomalyEventState, endUnixNano: bigint): AnomalyEvent {
     return {
-      eventId: anomalyEventId(this.hostId, this.startSeq),
+      eventId: anomalyEventId(this.hostId, this.startSeq, this.agentStartUnixNano),
       hostId: this.hostId,
       experimentId: this.experimentId,
       state,

@@ -104,6 +104,8 @@ export class Simulator {
   readonly fleet: Fleet;
   private readonly models: HostMetricsModel[];
   private readonly seqs: Float64Array;
+  /** Per host, the time of its first sample, ms: what its samples give as the agent's start. */
+  private readonly firstMs: Float64Array;
   private readonly byId = new Map<string, number>();
   private readonly plans = new Map<number, VirtualPlan[]>();
   private readonly effects = noEffects();
@@ -117,6 +119,7 @@ export class Simulator {
       (h) => new HostMetricsModel(h, this.options.model, createRng(`${seed}/metrics/${h.hostId}`)),
     );
     this.seqs = new Float64Array(this.fleet.hosts.length);
+    this.firstMs = new Float64Array(this.fleet.hosts.length);
     this.fleet.hosts.forEach((h, i) => this.byId.set(h.hostId, i));
   }
 
@@ -228,9 +231,11 @@ export class Simulator {
     const tick = this.models[index]!.next(timeMs, effects);
     for (const s of shares) s.injection.record(timeMs, s.asked, tick.cpuApplied, tick.memoryApplied);
     const seq = ++this.seqs[index]!;
+    if (seq === 1) this.firstMs[index] = timeMs;
     return {
       hostId: host.hostId,
       seq: BigInt(seq),
+      agentStartUnixNano: BigInt(Math.round(this.firstMs[index]!)) * 1_000_000n,
       timeUnixNano: BigInt(Math.round(timeMs)) * 1_000_000n,
       labels,
       host: tick.host,

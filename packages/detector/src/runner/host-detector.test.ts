@@ -192,6 +192,46 @@ describe('HostDetector', () => {
     expect(detector.scoredSamples).toBe(3);
   });
 
+  it("scores a restarted agent's samples from seq 1 again, closing the event its previous run left open", () => {
+    const spike: SyntheticAnomaly[] = [{ kind: 'memory_spike', start: 200, length: 100 }];
+    const before = new SyntheticHost({ hostId: 'h', seed: 3, startUnixNano: T0, anomalies: spike }).take(230);
+    // The agent starts again 1000 s later: seqs from 1, a later agentStartUnixNano.
+    const T1 = T0 + 1_000_000_000_000n;
+    const after = new SyntheticHost({ hostId: 'h', seed: 4, startUnixNano: T1 }).take(40);
+    expect(after[0]!.seq).toBe(1n);
+    expect(after[0]!.agentStartUnixNano).toBeGreaterThan(before[0]!.agentStartUnixNano);
+
+    const detector = new HostDetector('h');
+    run(detector, before);
+    const open = detector.openEvent();
+    expect(open).toBeDefined();
+    const first = detector.score(after[0]!);
+    expect(first).toBeDefined();
+    const closed = first!.transitions.filter((t) => t.kind === AnomalyEventTransitionKind.Closed);
+    expect(closed.map((t) => t.event.eventId)).toEqual([open!.eventId]);
+    run(detector, after.slice(1));
+    expect(detector.scoredSamples).toBe(270);
+    expect(detector.lastSeq).toBe(40n);
+
+    // Redeliveries of either run, and a late sample of the earlier run, are skipped.
+    expect(detector.score(after[20]!)).toBeUndefined();
+    expect(detector.score(before[229]!)).toBeUndefined();
+    expect(detector.score({ ...before[229]!, seq: 500n })).toBeUndefined();
+    // A checkpoint keeps the run: restored, it skips what it has and scores what comes next.
+    const restored = HostDetector.restore(JSON.parse(JSON.stringify(detector.snapshot())) as unknown);
+    expect(restored.score(after[39]!)).toBeUndefined();
+    const next = new SyntheticHost({ hostId: 'h', seed: 4, startUnixNano: T1 }).take(41)[40]!;
+    expect(restored.score(next)).toBeDefined();
+
+    // scoreAll across the restart gives what one at a time gives.
+    const all = [...before, ...after];
+    const one = run(new HostDetector('h'), all);
+    const together = new HostDetector('h').scoreAll(all);
+    expect(together.every(isResult)).toBe(true);
+    const key = (t: AnomalyEventTransition): string => `${t.kind}:${t.event.eventId}:${t.seq}`;
+    expect(transitions(together.filter(isResult)).map(key)).toEqual(transitions(one).map(key));
+  });
+
   it('scores with scoreAll exactly as one sample at a time, across refits, skips and missing metrics', () => {
     const options: HostDetectorOptions = {
       features: {

@@ -477,6 +477,11 @@ export interface HostDetectorState {
   readonly hostId: string;
   /** Sequence number of the last sample scored (decimal). */
   readonly lastSeq: string;
+  /**
+   * `agentStartUnixNano` of the last sample scored (decimal): seqs start over when the agent
+   * does. Absent in checkpoints written before it existed (then 0).
+   */
+  readonly lastAgentStart?: string;
   /** Samples scored so far. */
   readonly scored: number;
   /** The last samples (protobuf `Sample`, base64), replayed into a fresh feature extractor. */
@@ -513,8 +518,10 @@ const MAX_TRACKER_INPUTS = 4096;
 
 /**
  * The scoring pipeline of one host (see the module comment). Feed its samples in sequence
- * order; a sample at or below the last scored sequence number is skipped (a redelivery after
- * a failover), so outputs are never produced twice from one detector state.
+ * order; a sample at or below the last scored sequence number of the same agent start
+ * (`agentStartUnixNano`) is skipped (a redelivery after a failover), so outputs are never
+ * produced twice from one detector state. A sample of a later start is scored whatever its
+ * seq (the agent restarted; any open event is closed first).
  */
 export class HostDetector {
   readonly options: ResolvedHostDetectorOptions;
@@ -541,6 +548,7 @@ export class HostDetector {
   #tracker: AnomalyEventTracker;
   #trackerInputs: TrackerInput[] = [];
   #lastSeq = -1n;
+  #lastStart = 0n;
   #scored = 0;
 
   constructor(hostId: string, options: HostDetectorOptions = {}, identity: HostDetectorIdentity = {}) {
@@ -594,12 +602,13 @@ export class HostDetector {
 
   /**
    * Scores the host's next sample (see the module comment). Returns undefined, changing
-   * nothing, for a sample of another host or one at or below {@link lastSeq}. Throws
+   * nothing, for a sample of another host or one at or below {@link lastSeq} of the same agent
+   * start, or of an earlier start. Throws
    * `MissingMetricError` when the features are configured with `missing: 'error'` and a
    * metric is absent; the state is then unchanged.
    */
   score(sample: Sample): HostScoreResult | undefined {
-    if (sample.hostId !== this.hostId || sample.seq <= this.#lastSeq) return undefined;
+    if (sample.hostId !== this.hostId || !isAfter(sample, this.#lastStart, this.#lastSeq)) return undefined;
     const vector = this.#vector;
     const produced = this.#extractor.pushInto(sample, vector);
     return this.#scoreExtracted(sample, produced ? vector : undefined, undefined);
@@ -631,16 +640,18 @@ export class HostDetector {
     const { vectors, views, kinds, scaled, forestRow } = batch;
     // Features first: they depend on the samples alone, not on what scoring them changes.
     let lastSeq = this.#lastSeq;
+    let lastStart = this.#lastStart;
     for (let i = from; i < to; i++) {
       const sample = samples[i] as Sample;
       const k = i - from;
-      if (sample.hostId !== this.hostId || sample.seq <= lastSeq) {
+      if (sample.hostId !== this.hostId || !isAfter(sample, lastStart, lastSeq)) {
         kinds[k] = BatchKind.Skipped;
         continue;
       }
       try {
         kinds[k] = this.#extractor.pushInto(sample, vectors, k * d) ? BatchKind.Vector : BatchKind.NoVector;
         lastSeq = sample.seq;
+        lastStart = sample.agentStartUnixNano;
       } catch (err) {
         if (!isDetectorError(err)) throw err;
         kinds[k] = BatchKind.Failed;
@@ -706,6 +717,14 @@ export class HostDetector {
     vector: Float64Array | undefined,
     forestScore: number | undefined,
   ): HostScoreResult {
+    // The agent started again and its seqs start over: an event still open ended with its
+    // previous run, and the tracker follows the new seqs.
+    let ended: AnomalyEventTransition[] = [];
+    if (sample.agentStartUnixNano > this.#lastStart) {
+      if (this.#lastSeq >= 0n) ended = this.finish();
+      this.#lastStart = sample.agentStartUnixNano;
+      this.#tracker = this.#newTracker(this.#tracker.experimentId);
+    }
     this.#lastSeq = sample.seq;
     this.#scored++;
     this.#remember(sample);
@@ -754,7 +773,10 @@ export class HostDetector {
       severity: step.fused.severity,
       labels,
     };
-    const result: HostScoreResult = { score, transitions: step.transitions };
+    const result: HostScoreResult = {
+      score,
+      transitions: ended.length > 0 ? [...ended, ...step.transitions] : step.transitions,
+    };
     if (fitted !== undefined) result.fitted = fitted;
     return result;
   }
@@ -776,6 +798,7 @@ export class HostDetector {
       version: 1,
       hostId: this.hostId,
       lastSeq: this.#lastSeq.toString(),
+      lastAgentStart: this.#lastStart.toString(),
       scored: this.#scored,
       recentSamples: this.#recent.map((s) => Buffer.from(Sample.encode(s).finish()).toString('base64')),
       bands: this.#forecasters.map((f) => f.snapshot()),
@@ -824,6 +847,7 @@ export class HostDetector {
     const d = new HostDetector(host, options, identity);
     try {
       d.#lastSeq = BigInt(s.lastSeq);
+      d.#lastStart = s.lastAgentStart === undefined ? 0n : BigInt(s.lastAgentStart);
       d.#scored = s.scored;
       for (const b64 of s.recentSamples) {
         const sample = Sample.decode(Buffer.from(b64, 'base64'));
@@ -873,7 +897,7 @@ export class HostDetector {
 
   #newTracker(experimentId: string): AnomalyEventTracker {
     return new AnomalyEventTracker(
-      { hostId: this.hostId, experimentId, detectorId: this.detectorId },
+      { hostId: this.hostId, experimentId, detectorId: this.detectorId, agentStartUnixNano: this.#lastStart },
       this.options.events,
     );
   }
@@ -1072,4 +1096,14 @@ export function mapForestScore(score: number, fitted: number, target: number): n
   return score <= fitted
     ? (target * score) / fitted
     : target + ((1 - target) * (score - fitted)) / (1 - fitted);
+}
+
+/**
+ * Whether `sample` comes after the last one scored: from a later start of the agent (its
+ * seqs start over), or from the same start with a higher seq. A redelivery, or a sample of an
+ * earlier start arriving late, is not.
+ */
+function isAfter(sample: Sample, lastStart: bigint, lastSeq: bigint): boolean {
+  const start = sample.agentStartUnixNano;
+  return start > lastStart || (start === lastStart && sample.seq > lastSeq);
 }

@@ -16,6 +16,13 @@ describe('output message ids', () => {
     expect(scoreBatchMsgId(batch)).toBe('score:h1:11-13');
     expect(scoreBatchMsgId(batch, 2)).toBe('score:h1:11-13#2');
     expect(scoreBatchMsgId(SampleBatch.fromPartial({ agentId: 'a', seq: 1n }))).toBeUndefined();
+    // After a restart of the agent its seqs start over: the run (start ms) keeps ids apart.
+    const restarted = SampleBatch.fromPartial({
+      agentId: 'sim-1',
+      seq: 8n,
+      samples: [{ ...sample('h1', 11n), agentStartUnixNano: 1_795_000_000_123_000_000n }],
+    });
+    expect(scoreBatchMsgId(restarted)).toBe('score:h1:1795000000123:11-11');
   });
 
   it('name an event transition by its event and kind, and an update also by its sample', () => {

@@ -49,7 +49,7 @@ import {
 } from '@faultline/protocol';
 import type { Logger } from 'pino';
 
-import { AnomalyEventTransitionKind, type AnomalyEventTransition } from '../anomaly-events.js';
+import { AnomalyEventTransitionKind, runTag, type AnomalyEventTransition } from '../anomaly-events.js';
 import { LeaseLostError, isDetectorError } from '../errors.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import { publishDeadLetter } from './dead-letter.js';
@@ -109,7 +109,7 @@ export function scoreBatchMsgId(batch: SampleBatch, chunk = 0): string | undefin
     if (s.seq < lo) lo = s.seq;
     if (s.seq > hi) hi = s.seq;
   }
-  return `score:${first.hostId}:${lo}-${hi}${chunk > 0 ? `#${chunk}` : ''}`;
+  return `score:${first.hostId}:${runTag(first.agentStartUnixNano)}${lo}-${hi}${chunk > 0 ? `#${chunk}` : ''}`;
 }
 
 /** The message id of an event transition: `event:<id>:opened|closed`, `event:<id>:updated:<seq>`. */

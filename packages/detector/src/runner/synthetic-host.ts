@@ -213,6 +213,7 @@ export class SyntheticHost {
     return {
       hostId: this.hostId,
       seq: BigInt(i + 1),
+      agentStartUnixNano: this.#start,
       timeUnixNano: this.#start + BigInt(Math.round(i * this.intervalMs * 1e6)),
       labels: {
         experimentId: this.#experimentId,

@@ -111,7 +111,10 @@ export interface CgroupMetrics {
 export interface Sample {
   /** Host id: the agent's host, or a virtual host of the simulator. */
   hostId: string;
-  /** Per-host sample sequence number, contiguous from 1: gaps mean lost samples. */
+  /**
+   * Per-host sample sequence number, contiguous from 1 within one run of the agent (see
+   * agent_start_unix_nano): gaps mean lost samples.
+   */
   seq: bigint;
   /** Wall-clock time the sample was taken, in nanoseconds since the Unix epoch. */
   timeUnixNano: bigint;
@@ -132,6 +135,12 @@ export interface Sample {
    * Names follow Prometheus conventions: units as suffixes, `_total` for counters.
    */
   metrics: { [key: string]: number };
+  /**
+   * When the agent process (or simulator) that took the sample started, ns since the epoch:
+   * seq starts again from 1 with every start, so (agent_start_unix_nano, seq) orders a
+   * host's samples across restarts. 0 from producers that predate it.
+   */
+  agentStartUnixNano: bigint;
 }
 
 export interface Sample_MetricsEntry {
@@ -1604,6 +1613,7 @@ function createBaseSample(): Sample {
     process: undefined,
     cgroup: undefined,
     metrics: {},
+    agentStartUnixNano: 0n,
   };
 }
 
@@ -1639,6 +1649,12 @@ export const Sample: MessageFns<Sample> = {
     globalThis.Object.entries(message.metrics).forEach(([key, value]: [string, number]) => {
       Sample_MetricsEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
     });
+    if (message.agentStartUnixNano !== 0n) {
+      if (BigInt.asIntN(64, message.agentStartUnixNano) !== message.agentStartUnixNano) {
+        throw new globalThis.Error("value provided for field message.agentStartUnixNano of type int64 too large");
+      }
+      writer.uint32(72).int64(message.agentStartUnixNano);
+    }
     return writer;
   },
 
@@ -1722,6 +1738,14 @@ export const Sample: MessageFns<Sample> = {
             }
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.agentStartUnixNano = reader.int64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1765,6 +1789,11 @@ export const Sample: MessageFns<Sample> = {
           {},
         )
         : {},
+      agentStartUnixNano: isSet(object.agentStartUnixNano)
+        ? BigInt(object.agentStartUnixNano)
+        : isSet(object.agent_start_unix_nano)
+        ? BigInt(object.agent_start_unix_nano)
+        : 0n,
     };
   },
 
@@ -1800,6 +1829,9 @@ export const Sample: MessageFns<Sample> = {
         });
       }
     }
+    if (message.agentStartUnixNano !== 0n) {
+      obj.agentStartUnixNano = message.agentStartUnixNano.toString();
+    }
     return obj;
   },
 
@@ -1834,6 +1866,9 @@ export const Sample: MessageFns<Sample> = {
       },
       {},
     );
+    message.agentStartUnixNano = (object.agentStartUnixNano !== undefined && object.agentStartUnixNano !== null)
+      ? BigInt(object.agentStartUnixNano)
+      : 0n;
     return message;
   },
 };
