@@ -8,7 +8,7 @@
  *
  * - while NATS is unreachable (or not up yet when the agent starts) messages accumulate in
  *   the spool, and on reconnect they are sent oldest first, before anything newer;
- * - each message carries `Nats-Msg-Id` (`<agent>:<batch seq>` for samples,
+ * - each message carries `Nats-Msg-Id` (`<agent>:<spool created ms>:<batch seq>` for samples,
  *   `truth:<injection>:<start|end>` for truth), so one that was stored but whose ack was
  *   lost is dropped by the stream's duplicate window when it is replayed;
  * - when the spool cap is hit (or the disk is full) the newest batch is refused: its
@@ -890,7 +890,7 @@ export class SamplePublisher implements AsyncDisposable {
     this.counters.batchesSealed++;
     const r = this.samples.enqueue(seq, {
       subject: this.subject,
-      msgId: sampleBatchMsgId(this.options.agentId, seq),
+      msgId: sampleBatchMsgId(this.options.agentId, seq, this.sampleSpool.createdUnixMs),
       stream: StreamName.Samples,
       items: samples.length,
       payload,

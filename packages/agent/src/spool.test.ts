@@ -6,6 +6,7 @@ import {
   statSync,
   symlinkSync,
   truncateSync,
+  unlinkSync,
   writeFileSync,
   writeSync,
   appendFileSync,
@@ -132,6 +133,34 @@ describe('Spool', () => {
     } finally {
       spool.close();
     }
+  });
+
+  it('records when its directory was created, keeps it across restarts, and takes a new one in a new directory', async () => {
+    await using dir = tempDir('spool-');
+    const before = Date.now();
+    let spool = Spool.open({ dir: dir.path });
+    const created = spool.createdUnixMs;
+    expect(created).toBeGreaterThanOrEqual(before);
+    expect(created).toBeLessThanOrEqual(Date.now());
+    spool.append(payload(1));
+    spool.close();
+    spool = Spool.open({ dir: dir.path });
+    expect(spool.createdUnixMs).toBe(created);
+    spool.close();
+
+    // A directory with records from before the file existed keeps ids without a time (0).
+    unlinkSync(join(dir.path, 'created'));
+    spool = Spool.open({ dir: dir.path });
+    expect(spool.createdUnixMs).toBe(0);
+    spool.close();
+
+    // An unreadable time is reported and replaced.
+    writeFileSync(join(dir.path, 'created'), 'garbage\n');
+    const { errors, onError } = collect();
+    spool = Spool.open({ dir: dir.path, onError });
+    expect(spool.createdUnixMs).toBeGreaterThanOrEqual(before);
+    expect(errors.map((e) => e.message).join('\n')).toContain('the creation time is unreadable');
+    spool.close();
   });
 
   it('continues after a restart where it left off: unacknowledged records, the cursor and the next seq', async () => {

@@ -13,6 +13,7 @@
  * - `cursor`: `[u32 crc32 of the rest][u32 version][u64 acknowledged-through seq]`,
  *   overwritten in place after acks (once per event-loop turn, and on close).
  * - `LOCK`: the pid of the process that holds the spool.
+ * - `created`: when the directory was first opened, ms since the epoch (decimal).
  *
  * On open every record is checked: a torn tail (a crash mid-write) or a corrupt region is
  * reported to `onError`, counted in {@link SpoolStats}, cut off and skipped, never
@@ -30,6 +31,7 @@
  */
 import {
   closeSync,
+  existsSync,
   fstatSync,
   ftruncateSync,
   mkdirSync,
@@ -240,6 +242,7 @@ export class Spool {
   private liveBytes = 0;
   private ackedThrough = 0;
   private next = 1;
+  private created = 0;
   private cursorFd = -1;
   private cursorWrite: NodeJS.Immediate | undefined;
   private closed = false;
@@ -272,6 +275,15 @@ export class Spool {
   /** The seq the next appended record gets. */
   get nextSeq(): number {
     return this.next;
+  }
+
+  /**
+   * When this spool directory was first created, ms since the epoch (the `created` file):
+   * seqs are contiguous within one directory and start over in a new one, so the pair names a
+   * record for good (a lost data dir must not reuse the ids of the records it lost).
+   */
+  get createdUnixMs(): number {
+    return this.created;
   }
 
   /** The seq of the oldest record not yet acknowledged, undefined when there is none. */
@@ -519,6 +531,7 @@ export class Spool {
     }
     this.lock();
     try {
+      this.loadCreated();
       this.loadCursor();
       this.loadSegments();
     } catch (err) {
@@ -552,6 +565,21 @@ export class Spool {
       unlinkQuietly(path);
     }
     throw new SpoolOpenError(dir, { cause: new Error('the LOCK file keeps reappearing') });
+  }
+
+  private loadCreated(): void {
+    const path = join(this.options.dir, 'created');
+    const text = existsSync(path) ? readFileSync(path, 'utf8').trim() : '';
+    if (/^\d{1,16}$/.test(text)) {
+      this.created = Number(text);
+      return;
+    }
+    if (text !== '') this.corrupt(path, 0, text.length, 'the creation time is unreadable; taking a new one');
+    // A directory that holds records but no creation time predates the file: it keeps the
+    // ids it had (0 names "before the creation time was recorded").
+    const hasRecords = readdirSync(this.options.dir).some((name) => SEGMENT_NAME.test(name));
+    this.created = hasRecords && text === '' ? 0 : Date.now();
+    writeFileSync(path, `${this.created}\n`);
   }
 
   private loadCursor(): void {

@@ -8,6 +8,7 @@ describe('subjects', () => {
     expect(subjects.truth('exp-1', 'agent-1')).toBe('fl.truth.exp-1.agent-1');
     expect(subjects.deadLetter('FL_SAMPLES', 2)).toBe('fl.dlq.FL_SAMPLES.2');
     expect(sampleBatchMsgId('agent-1', 42n)).toBe('agent-1:42');
+    expect(sampleBatchMsgId('agent-1', 42n, 1_795_000_000_123)).toBe('agent-1:1795000000123:42');
   });
 
   it('rejects tokens that would change the subject hierarchy, naming the field and value', () => {

@@ -78,7 +78,12 @@ export const subjects = {
   },
 } as const;
 
-/** The JetStream message id of a sample batch: `<agent>:<seq>`, the key of server-side dedup. */
-export function sampleBatchMsgId(agentId: string, seq: bigint | number): string {
-  return `${agentId}:${seq}`;
+/**
+ * The JetStream message id of a sample batch, the key of server-side dedup: `<agent>:<seq>`,
+ * or `<agent>:<spool>:<seq>` with the creation time (ms) of the agent's spool, whose seqs
+ * start over when the directory is new (a pod that lost its data dir must not have its first
+ * batches taken for duplicates of the lost ones').
+ */
+export function sampleBatchMsgId(agentId: string, seq: bigint | number, spoolCreatedMs = 0): string {
+  return spoolCreatedMs > 0 ? `${agentId}:${spoolCreatedMs}:${seq}` : `${agentId}:${seq}`;
 }

@@ -150,7 +150,8 @@ export interface Sample_MetricsEntry {
 
 /**
  * What the agent publishes on fl.samples.<partition>.<agent>. The JetStream message id
- * is "<agent_id>:<seq>", so a batch replayed after a reconnect is deduplicated.
+ * is "<agent_id>:<spool created ms>:<seq>", so a batch replayed after a reconnect is
+ * deduplicated.
  */
 export interface SampleBatch {
   agentId: string;
