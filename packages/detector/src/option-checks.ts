@@ -82,6 +82,14 @@ export function checkChoice<T extends string>(
   return v as T;
 }
 
+/** A string that is not empty. */
+export function checkNonEmptyString(value: unknown, field: string): string {
+  if (typeof value !== 'string' || value === '') {
+    throw new InvalidOptionsError(field, `${field} must be a non-empty string, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
 /** A plain object (or undefined, read as `{}`): the options bag itself or a nested one. */
 export function checkObject(value: unknown, field: string): Record<string, unknown> {
   if (value === undefined) return {};

@@ -9,12 +9,10 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { jetstream, jetstreamManager, type JetStreamClient, type StreamInfo } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient, type StreamInfo } from '@nats-io/jetstream';
 import {
   decodeSampleBatch,
   decodeTruthWindow,
-  natsRefusalOf,
   StreamName,
   subjects,
   type Sample,
@@ -23,6 +21,7 @@ import {
 import { ExportOutputError, ExportSourceError, isDetectorError, UnknownExperimentError } from '../errors.js';
 import { LONG_COLUMNS, LongRowPairer, wideColumns, wideRow, type Row } from './dataset-columns.js';
 import { resolveExportOptions, type ExportOptions, type ResolvedExportOptions } from './export-options.js';
+import { openNatsSource, readStreamInfo } from './nats-source.js';
 import { RAMLOG_COLUMNS, RamlogHostLog } from './ramlog.js';
 import { openRowSink, WriteBudget, type RowSink, type RowSinkLimits } from './row-sinks.js';
 import { replayStream } from './stream-replay.js';
@@ -102,20 +101,6 @@ interface SampleScan {
 }
 
 const describe = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-
-async function streamInfo(nc: NatsConnection, stream: string): Promise<StreamInfo> {
-  try {
-    const jsm = await jetstreamManager(nc);
-    return await jsm.streams.info(stream);
-  } catch (err) {
-    const refused = natsRefusalOf(err, nc.getServer());
-    if (refused) throw new ExportSourceError(refused.message, { cause: err });
-    throw new ExportSourceError(
-      `cannot read stream ${stream} on ${nc.getServer()}: ${describe(err)} (is this Faultline's NATS? \`faultline dev up\` creates the streams)`,
-      { cause: err },
-    );
-  }
-}
 
 async function readTruth(
   js: JetStreamClient,
@@ -386,21 +371,6 @@ async function writeTruth(
   return { path: file, kind: 'truth', rows: sink.rows };
 }
 
-async function openConnection(opts: ResolvedExportOptions): Promise<{ nc: NatsConnection; owned: boolean }> {
-  if ('connection' in opts.source) return { nc: opts.source.connection, owned: false };
-  const url = opts.source.natsUrl;
-  try {
-    return {
-      nc: await connect({ servers: url, name: 'faultline-export', ...opts.source.natsOptions }),
-      owned: true,
-    };
-  } catch (err) {
-    const refused = natsRefusalOf(err, url);
-    if (refused) throw new ExportSourceError(refused.message, { cause: err });
-    throw new ExportSourceError(`cannot connect to NATS at ${url}: ${describe(err)}`, { cause: err });
-  }
-}
-
 /**
  * Exports one experiment: its samples in the chosen layout and format, `truth.<format>` (one
  * row per truth window), and `manifest.json`, into `outDir`. Samples of other experiments,
@@ -425,10 +395,10 @@ async function openConnection(opts: ResolvedExportOptions): Promise<{ nc: NatsCo
  */
 export async function exportExperiment(options: ExportOptions): Promise<ExportManifest> {
   const opts = resolveExportOptions(options);
-  const { nc, owned } = await openConnection(opts);
+  const { nc, owned } = await openNatsSource(opts.source, 'faultline-export', ExportSourceError);
   try {
-    const samplesInfo = await streamInfo(nc, StreamName.Samples);
-    const truthInfo = await streamInfo(nc, StreamName.Truth);
+    const samplesInfo = await readStreamInfo(nc, StreamName.Samples, ExportSourceError);
+    const truthInfo = await readStreamInfo(nc, StreamName.Truth, ExportSourceError);
     const js = jetstream(nc);
     const malformed = new MalformedLog();
     let truth: TruthWindowSet;

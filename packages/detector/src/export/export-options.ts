@@ -2,9 +2,16 @@
  * Options of {@link exportExperiment} and their validation.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { assertSubjectToken, type NatsConnectionSecurity } from '@faultline/protocol';
+import type { NatsConnectionSecurity } from '@faultline/protocol';
 import { InvalidOptionsError } from '../errors.js';
-import { checkChoice, checkInteger, checkObject, describeValue } from '../option-checks.js';
+import {
+  checkChoice,
+  checkInteger,
+  checkNonEmptyString,
+  checkObject,
+  describeValue,
+} from '../option-checks.js';
+import { resolveExperimentIdOption, resolveNatsSource, type NatsSource } from './nats-source.js';
 import { EXPORT_FORMATS, type ExportFormat } from './row-sinks.js';
 
 /** Layouts of an export. */
@@ -53,9 +60,7 @@ export interface ExportOptions {
 
 /** {@link ExportOptions} with defaults applied and validated. */
 export interface ResolvedExportOptions {
-  readonly source:
-    | { readonly natsUrl: string; readonly natsOptions: NatsConnectionSecurity }
-    | { readonly connection: NatsConnection };
+  readonly source: NatsSource;
   readonly experimentId: string;
   readonly format: ExportFormat;
   readonly layout: ExportLayout;
@@ -78,13 +83,6 @@ const KEYS = [
   'maxBufferedBytes',
 ];
 
-function checkNonEmptyString(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value === '') {
-    throw new InvalidOptionsError(field, `${field} must be a non-empty string, got ${describeValue(value)}`);
-  }
-  return value;
-}
-
 /** Applies defaults and validates; throws {@link InvalidOptionsError} naming the field, the range and the value. */
 export function resolveExportOptions(raw: ExportOptions): ResolvedExportOptions {
   const obj = checkObject(raw, 'options');
@@ -96,29 +94,8 @@ export function resolveExportOptions(raw: ExportOptions): ResolvedExportOptions 
       );
     }
   }
-  const hasUrl = obj.natsUrl !== undefined;
-  const hasConnection = obj.connection !== undefined;
-  if (hasUrl === hasConnection) {
-    throw new InvalidOptionsError(
-      'natsUrl',
-      hasUrl ? 'give natsUrl or connection, not both' : 'natsUrl or connection is required',
-    );
-  }
-  const source = hasUrl
-    ? {
-        natsUrl: checkNonEmptyString(obj.natsUrl, 'natsUrl'),
-        natsOptions: checkObject(obj.natsOptions, 'natsOptions') as NatsConnectionSecurity,
-      }
-    : { connection: obj.connection as NatsConnection };
-  const experimentId = checkNonEmptyString(obj.experimentId, 'experimentId');
-  try {
-    assertSubjectToken('experimentId', experimentId);
-  } catch {
-    throw new InvalidOptionsError(
-      'experimentId',
-      `experimentId must be a NATS subject token (no '.', '*', '>' or whitespace), got ${JSON.stringify(experimentId)}`,
-    );
-  }
+  const source = resolveNatsSource(obj);
+  const experimentId = resolveExperimentIdOption(obj.experimentId);
   const onProgress = obj.onProgress ?? (() => {});
   if (typeof onProgress !== 'function') {
     throw new InvalidOptionsError(

@@ -3,17 +3,15 @@
  * scores and anomaly events), grades it with `evaluateDetection`, and returns the report's
  * input. See docs/report.md.
  */
-import { jetstream, jetstreamManager, type JetStreamClient, type StreamInfo } from '@nats-io/jetstream';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient, type StreamInfo } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
 import {
   Achieved,
   AnomalyEventState,
-  assertSubjectToken,
   decodeAnomalyEvent,
   decodeSampleBatch,
   decodeScoreBatch,
   decodeTruthWindow,
-  natsRefusalOf,
   StreamName,
   subjects,
   unixNanoToMs,
@@ -26,7 +24,20 @@ import { evaluateDetection, type DetectedEventSpan, type ScoredPoint } from '../
 import type { MalformedMessage } from '../export/export-experiment.js';
 import { replayStream } from '../export/stream-replay.js';
 import { TruthWindowSet } from '../export/truth-table.js';
-import { checkInteger, checkNumber, checkObject, describeValue } from '../option-checks.js';
+import {
+  openNatsSource,
+  readStreamInfo,
+  resolveExperimentIdOption,
+  resolveNatsSource,
+  type NatsSource,
+} from '../export/nats-source.js';
+import {
+  checkInteger,
+  checkNonEmptyString,
+  checkNumber,
+  checkObject,
+  describeValue,
+} from '../option-checks.js';
 import { plottedMetrics, rawSampleValues, type RawSampleValues } from './plotted-metrics.js';
 import type { ReportEvent, ReportHost, ReportInput, ReportTruthWindow } from './report-input.js';
 
@@ -62,9 +73,7 @@ export interface LiveReportOptions {
 
 /** {@link LiveReportOptions} with defaults applied and validated. */
 export interface ResolvedLiveReportOptions {
-  readonly source:
-    | { readonly natsUrl: string; readonly natsOptions: NatsConnectionSecurity }
-    | { readonly connection: NatsConnection };
+  readonly source: NatsSource;
   readonly experimentId: string;
   readonly title: string;
   readonly onProgress: (done: number, total: number, stage: LiveReportStage) => void;
@@ -87,13 +96,6 @@ const KEYS = [
   'generatedAtMs',
 ];
 
-function checkString(value: unknown, field: string): string {
-  if (typeof value !== 'string' || value === '') {
-    throw new InvalidOptionsError(field, `${field} must be a non-empty string, got ${describeValue(value)}`);
-  }
-  return value;
-}
-
 function checkFunction<T>(value: unknown, field: string): T | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'function') {
@@ -113,31 +115,12 @@ export function resolveLiveReportOptions(raw: LiveReportOptions): ResolvedLiveRe
       );
     }
   }
-  const hasUrl = o.natsUrl !== undefined;
-  if (hasUrl === (o.connection !== undefined)) {
-    throw new InvalidOptionsError(
-      'natsUrl',
-      hasUrl ? 'give natsUrl or connection, not both' : 'natsUrl or connection is required',
-    );
-  }
-  const experimentId = checkString(o.experimentId, 'experimentId');
-  try {
-    assertSubjectToken('experimentId', experimentId);
-  } catch {
-    throw new InvalidOptionsError(
-      'experimentId',
-      `experimentId must be a NATS subject token (no '.', '*', '>' or whitespace), got ${JSON.stringify(experimentId)}`,
-    );
-  }
+  const source = resolveNatsSource(o);
+  const experimentId = resolveExperimentIdOption(o.experimentId);
   return {
-    source: hasUrl
-      ? {
-          natsUrl: checkString(o.natsUrl, 'natsUrl'),
-          natsOptions: checkObject(o.natsOptions, 'natsOptions') as NatsConnectionSecurity,
-        }
-      : { connection: o.connection as NatsConnection },
+    source,
     experimentId,
-    title: o.title === undefined ? experimentId : checkString(o.title, 'title'),
+    title: o.title === undefined ? experimentId : checkNonEmptyString(o.title, 'title'),
     onProgress: checkFunction(o.onProgress, 'onProgress') ?? (() => {}),
     onMalformed: checkFunction(o.onMalformed, 'onMalformed') ?? (() => {}),
     graceMs: checkNumber(o.graceMs, 5_000, 'graceMs', { min: 0, max: 86_400_000 }),
@@ -286,44 +269,13 @@ function buildHosts(acc: Accumulator): ReportHost[] {
   }));
 }
 
-async function streamInfo(nc: NatsConnection, stream: string): Promise<StreamInfo> {
-  try {
-    const jsm = await jetstreamManager(nc);
-    return await jsm.streams.info(stream);
-  } catch (err) {
-    const refused = natsRefusalOf(err, nc.getServer());
-    if (refused) throw new ReportSourceError(refused.message, { cause: err });
-    throw new ReportSourceError(
-      `cannot read stream ${stream} on ${nc.getServer()}: ${describe(err)} (is this Faultline's NATS? \`faultline dev up\` creates the streams)`,
-      { cause: err },
-    );
-  }
-}
-
-async function openConnection(
-  opts: ResolvedLiveReportOptions,
-): Promise<{ nc: NatsConnection; owned: boolean }> {
-  if ('connection' in opts.source) return { nc: opts.source.connection, owned: false };
-  const url = opts.source.natsUrl;
-  try {
-    return {
-      nc: await connect({ servers: url, name: 'faultline-report', ...opts.source.natsOptions }),
-      owned: true,
-    };
-  } catch (err) {
-    const refused = natsRefusalOf(err, url);
-    if (refused) throw new ReportSourceError(refused.message, { cause: err });
-    throw new ReportSourceError(`cannot connect to NATS at ${url}: ${describe(err)}`, { cause: err });
-  }
-}
-
 async function replayAll(r: Replayer, nc: NatsConnection, acc: Accumulator): Promise<void> {
   const id = r.opts.experimentId;
   const infos = {
-    truth: await streamInfo(nc, StreamName.Truth),
-    samples: await streamInfo(nc, StreamName.Samples),
-    scores: await streamInfo(nc, StreamName.Scores),
-    events: await streamInfo(nc, StreamName.Anomalies),
+    truth: await readStreamInfo(nc, StreamName.Truth, ReportSourceError),
+    samples: await readStreamInfo(nc, StreamName.Samples, ReportSourceError),
+    scores: await readStreamInfo(nc, StreamName.Scores, ReportSourceError),
+    events: await readStreamInfo(nc, StreamName.Anomalies, ReportSourceError),
   };
   try {
     await replay(r, infos.truth, 'truth', subjects.truthExperiment(id), (data) =>
@@ -394,7 +346,7 @@ async function replayAll(r: Replayer, nc: NatsConnection, acc: Accumulator): Pro
  */
 export async function collectLiveReportInput(options: LiveReportOptions): Promise<ReportInput> {
   const opts = resolveLiveReportOptions(options);
-  const { nc, owned } = await openConnection(opts);
+  const { nc, owned } = await openNatsSource(opts.source, 'faultline-report', ReportSourceError);
   const acc = new Accumulator();
   try {
     await replayAll({ js: jetstream(nc), opts }, nc, acc);
