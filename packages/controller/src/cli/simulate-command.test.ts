@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { TRUTH_COLUMNS } from '@faultline/detector';
 import { tempDir } from '@faultline/testkit';
 import { describe, expect, it } from 'vitest';
 import { simulateCommand } from './simulate-command.js';
@@ -141,6 +142,9 @@ spec:
     expect(err).toBeUndefined();
     const truth = readFileSync(join(out, 'truth.csv'), 'utf8').trimEnd().split('\r\n');
     expect(truth).toHaveLength(5);
+    // The simulator writes its truth file itself (the agent package cannot use the detector's
+    // export): its columns must stay those of \`faultline export\`'s truth table.
+    expect(truth[0]!.split(',')).toEqual(TRUTH_COLUMNS.map((c) => c.name));
     // The truth table of \`faultline export\`: ids, labels, times, duration, verdict, the request.
     expect(truth[1]).toMatch(
       /^sim-cli,sim-cli-i-\S+-1,simulator,i-\S+,cpu_surge,,2026-11-01T00:00:30.000Z,2026-11-01T00:00:50.000Z,2026-11-01T00:00:30.000Z,2026-11-01T00:00:50.000Z,/,
