@@ -14,11 +14,10 @@
 //
 // Targets: <= 1 % cpu at 1 Hz, <= 10 % at 20 Hz, RSS <= 80 MB.
 import { Buffer } from 'node:buffer';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request, Agent as HttpAgent } from 'node:http';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -27,6 +26,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AGENT_NODE_FLAGS } from '../packages/agent/dist/index.js';
 import { ensureStreams, StreamName } from '../packages/protocol/dist/index.js';
+import { CLK_TCK, cpuTicks, freePort, loadavg, until } from './lib.mjs';
 
 // The NATS client is a dependency of the agent package, not of the bench: load it from there.
 const agentRequire = createRequire(new URL('../packages/agent/package.json', import.meta.url));
@@ -45,46 +45,9 @@ const flag = (name, fallback) => {
 const quick = args.includes('--quick');
 const SECONDS = flag('seconds', quick ? 10 : 60);
 const WARMUP_S = flag('warmup', quick ? 2 : 5);
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const TARGETS = { cpu1Hz: 1, cpu20Hz: 10, rssMB: 80 };
 /** The collectors that read what the agent's host sample reads (stat, loadavg, meminfo, diskstats, net/dev, file-nr). */
 const MATCHED_COLLECTORS = ['cpu', 'stat', 'loadavg', 'meminfo', 'diskstats', 'netdev', 'filefd'];
-
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls `fn` until it returns a truthy value or `timeoutMs` passes. */
-async function until(fn, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-/** utime + stime of a process (all its threads), in clock ticks. */
-function cpuTicks(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  // comm may hold spaces and parentheses: the fields start after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
 
 /** VmRSS, and its anonymous (private heap) and file-backed (mostly the shared `node` binary) parts. */
 function memory(pid) {

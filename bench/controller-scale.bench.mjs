@@ -26,10 +26,9 @@
 // changed), to measure what a proposed fix gains. Writes bench/results/controller-scale.md.
 //
 // Targets: StartExperiment to all acked at 10,000 agents <= 2 s; halt p99 <= 1 s at 1,000.
-import { execFileSync, fork, spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { cpus, release } from 'node:os';
 import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -37,13 +36,12 @@ import { setImmediate } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { AgentServiceClient, ControlServiceClient } from '../packages/protocol/dist/index.js';
+import { CLK_TCK, cpuTicks, freePort, loadavg, until } from './lib.mjs';
 
 // grpc-js is a dependency of the protocol package, ioredis of the controller: load them from there.
 const grpc = createRequire(new URL('../packages/protocol/package.json', import.meta.url))('@grpc/grpc-js');
 
 const now = () => performance.timeOrigin + performance.now();
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 function agentInfo(i) {
   const id = `host-${String(i).padStart(5, '0')}`;
@@ -490,8 +488,8 @@ async function main() {
     await admin.config('RESETSTAT');
     ctl.trace.length = 0;
     const others = () => ({
-      agents: sum(fleet.workers.map((w) => procTicks(w.child.pid))),
-      redis: procTicks(redisPid),
+      agents: sum(fleet.workers.map((w) => cpuTicks(w.child.pid))),
+      redis: cpuTicks(redisPid),
     });
     const o0 = others();
     const c0 = process.cpuUsage();
@@ -564,7 +562,7 @@ async function main() {
   // What an idle fleet costs the controller: heartbeats and lease renewals.
   const idle = await (async () => {
     const c0 = process.cpuUsage();
-    const r0 = procTicks(redisPid);
+    const r0 = cpuTicks(redisPid);
     const t0 = now();
     await admin.config('RESETSTAT');
     await sleep(10_000);
@@ -573,7 +571,7 @@ async function main() {
     const cmds = await commandStats();
     return {
       controllerCpu: (100 * (c.user + c.system)) / 1e6 / wall,
-      redisCpu: (100 * (procTicks(redisPid) - r0)) / CLK_TCK / wall,
+      redisCpu: (100 * (cpuTicks(redisPid) - r0)) / CLK_TCK / wall,
       commandsPerS: sum(Object.values(cmds).map((x) => x.calls)) / wall,
     };
   })();
@@ -839,36 +837,6 @@ async function main() {
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-async function until(fn, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      if (await fn()) return;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-function procTicks(pid) {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return Number(f[11]) + Number(f[12]);
-}
 
 function sum(xs) {
   return xs.reduce((a, b) => a + b, 0);

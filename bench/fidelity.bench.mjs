@@ -19,6 +19,7 @@ import { dirname } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { clearTimeout, setTimeout } from 'node:timers';
 import { fileURLToPath } from 'node:url';
+import { loadavg } from './lib.mjs';
 
 const dist = new URL('../packages/agent/dist/', import.meta.url);
 let InjectionRunner;
@@ -176,7 +177,6 @@ async function stressCpu(loadPercent) {
 }
 
 const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 const loadBefore = loadavg();
 const runner = new InjectionRunner({ monitorIntervalMs: SAMPLE_MS });

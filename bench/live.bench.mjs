@@ -33,6 +33,7 @@ import {
 } from '../packages/protocol/dist/index.js';
 import { SyntheticHost } from '../packages/detector/dist/runner/synthetic-host.js';
 import { startNats } from '../packages/testkit/dist/index.js';
+import { loadavg, until } from './lib.mjs';
 
 // The NATS client is a dependency of the detector package, not of the bench: load it from there.
 const detectorRequire = createRequire(new URL('../packages/detector/package.json', import.meta.url));
@@ -63,7 +64,6 @@ const TARGET_P99_MS = 250;
 const detectorBin = fileURLToPath(
   new URL('../packages/detector/dist/bin/faultline-detector.js', import.meta.url),
 );
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const loadAtStart = loadavg();
 
 function cpuSeconds(pid) {
@@ -125,16 +125,6 @@ function rssMiB(pid) {
 function percentile(sorted, q) {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)];
-}
-
-async function until(fn, timeoutMs, what) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 /** Publishes encoded messages with at most `window` publishes awaiting their ack. */

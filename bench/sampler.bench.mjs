@@ -14,9 +14,9 @@ import { ProcSampler } from '../packages/agent/dist/proc-sampler.js';
 import { HeldProcFile, readProcText } from '../packages/agent/dist/proc-files.js';
 import { readProcessTree } from '../packages/agent/dist/process-tree.js';
 import { startSamplingLoop } from '../packages/agent/dist/sampling-loop.js';
+import { loadavg } from './lib.mjs';
 
 const quick = process.argv.includes('--quick');
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const loadAtStart = loadavg();
 const SAMPLES = quick ? 300 : 2000;
 const JITTER_SECONDS = quick ? 5 : 30;

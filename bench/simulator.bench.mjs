@@ -8,7 +8,7 @@
 // Target (ARCHITECTURE.md): 10,000 virtual hosts at 1 s sustained on one machine: every tick
 // runs (none skipped), the publisher keeps up (its backlog stays under two ticks of samples)
 // and nothing is lost.
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, release, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { backfill, LiveSimulator, Simulator } from '../packages/agent/dist/index.js';
 import { encodeSampleBatch, ensureStreams, StreamName } from '../packages/protocol/dist/index.js';
 import { startNats } from '../packages/testkit/dist/index.js';
+import { loadavg } from './lib.mjs';
 
 // The NATS client is a dependency of the agent package, not of the bench: load it from there.
 const agentRequire = createRequire(new URL('../packages/agent/package.json', import.meta.url));
@@ -29,7 +30,6 @@ const PURE_TICKS = quick ? 10 : 30;
 const LIVE_SECONDS = quick ? 15 : 60;
 /** The first seconds of a live run (cold JIT, connecting) are reported apart. */
 const WARM_UP_MS = 5000;
-const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 const loadAtStart = loadavg();
 
 const fmt = (n, digits = 0) =>
